@@ -1,0 +1,42 @@
+"""What every search backend receives and returns.
+
+A backend gets a :class:`SearchPlan` (the space and the configurations to
+try first), an evaluator, a :class:`~automl.budget.Budget` and a callback,
+and returns trial results. It does not know where the initial configurations
+came from: defaults, a warm start or a user's list look the same to it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from automl.budget import Budget
+from automl.evaluation import Evaluator, TrialResult
+from searchspaces import Config, SearchSpace
+
+ResultCallback = Callable[[TrialResult], None]
+
+
+@dataclass
+class SearchPlan:
+    """The joint space to search and the configurations to evaluate first.
+
+    ``initial`` pairs each configuration with its origin (``"default"``,
+    ``"warm:<method>"``, ...), which the leaderboard reports.
+    """
+
+    space: SearchSpace
+    initial: list[tuple[Config, str]] = field(default_factory=list)
+
+
+class Backend(ABC):
+    """Runs a search; see the module docstring."""
+
+    name = "backend"
+    interrupted = False  # set when the user stopped the search (Ctrl-C)
+
+    @abstractmethod
+    def run(self, plan: SearchPlan, evaluator: Evaluator, budget: Budget, on_result: ResultCallback) -> list[TrialResult]:
+        """Evaluate configurations until the budget is spent; every result also goes to ``on_result``."""

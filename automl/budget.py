@@ -1,0 +1,72 @@
+"""Wall-clock accounting for one ``fit``: when to stop searching, when to stop a trial.
+
+The budget covers the whole call, final fit included. While searching it keeps
+a reserve for fitting the current best configuration on the training data, so
+the search stops early enough for that fit to end within the budget.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from automl.errors import ConfigError
+
+MIN_RESERVE = 0.3  # seconds always kept for the final fit
+MAX_RESERVE_SHARE = 0.3  # the reserve never takes more than this share of the budget
+REFIT_SAFETY = 1.3  # the final fit on more rows tends to take longer than the scaled estimate
+
+
+def check_budget(time_budget: float | None, n_trials: int | None) -> None:
+    """Reject budgets that cannot work, with the fix in the message."""
+    if time_budget is None and n_trials is None:
+        raise ConfigError("give a time_budget (seconds) or n_trials, or both")
+    if time_budget is not None:
+        if isinstance(time_budget, bool) or not isinstance(time_budget, (int, float)):
+            raise ConfigError(f"time_budget must be a number of seconds, got {time_budget!r}")
+        if not time_budget > 0:
+            raise ConfigError(f"time_budget must be a positive number of seconds, got {time_budget}")
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
+        raise ConfigError(f"n_trials must be a positive whole number, got {n_trials!r}")
+
+
+@dataclass
+class Budget:
+    """Deadlines for the search and its trials (monotonic clock)."""
+
+    time_budget: float | None
+    started: float = field(default_factory=time.monotonic)
+    max_trials: int | None = None
+    trial_time_limit: float | None = None
+    reserve: float = MIN_RESERVE
+
+    @property
+    def deadline(self) -> float:
+        return float("inf") if self.time_budget is None else self.started + self.time_budget
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def search_deadline(self) -> float:
+        """When the search must end so the final fit still fits in the budget."""
+        return self.deadline - self.reserve
+
+    def trial_deadline(self) -> float:
+        """The deadline of a trial started now."""
+        limit = float("inf") if self.trial_time_limit is None else self.trial_time_limit
+        return min(time.monotonic() + limit, self.search_deadline())
+
+    def can_start(self, n_started: int) -> bool:
+        if self.max_trials is not None and n_started >= self.max_trials:
+            return False
+        return time.monotonic() < self.search_deadline()
+
+    def plan_refit(self, fold_fit_seconds: float, fold_rows: int, total_rows: int) -> None:
+        """Keep enough time to fit the incumbent on all rows (within limits)."""
+        if self.time_budget is None:
+            return
+        estimate = fold_fit_seconds * max(1.0, total_rows / max(1, fold_rows)) * REFIT_SAFETY
+        self.reserve = min(max(MIN_RESERVE, estimate), MAX_RESERVE_SHARE * self.time_budget)

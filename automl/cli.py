@@ -1,0 +1,228 @@
+"""The ``automl`` command line: fit, predict, inspect; manage knowledge bases.
+
+Errors the engine raises on purpose are printed as one line (exit code 2);
+Ctrl-C exits with 130 after the search has stored what it finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+EXAMPLES = """examples:
+  automl fit sklearn:breast_cancer --time 30 --test-size 0.25
+  automl fit train.csv --target label --time 60 --out model.pkl
+  automl fit ../shared/datasets/pmlb/adult.tsv.gz --time 30 --storage runs.db   # rerun to resume
+  automl predict model.pkl new_rows.csv --out predictions.csv --proba
+  automl info model.pkl
+  automl kb info
+  automl kb build --datasets ../shared/datasets/pmlb --configs 150 --kb corpus.sqlite
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="automl",
+        description="An AutoML engine that learns to learn: search learners and hyperparameters within a time budget.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    fit = commands.add_parser("fit", help="search and fit a model", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fit.add_argument("data", help="a CSV/TSV/Parquet file, openml:<id>, openml-task:<id> or sklearn:<name>")
+    fit.add_argument("--target", help="the label column (PMLB files default to 'target')")
+    fit.add_argument("--task", choices=["classification", "regression"], help="override the inferred task")
+    fit.add_argument("--time", type=float, default=60.0, help="time budget in seconds, final fit included (default 60)")
+    fit.add_argument("--trials", type=int, help="stop after this many trials")
+    fit.add_argument("--metric", help="metric to optimise (default: roc_auc, log_loss or rmse by task)")
+    fit.add_argument("--learners", nargs="+", help="learners to search (default: the 'default' space)")
+    fit.add_argument("--space", help="a registered space name: default, trees, fast")
+    fit.add_argument("--test-size", type=float, default=0.0, help="hold out this share of rows and report the test score")
+    fit.add_argument("--out", default="model.pkl", help="where to write the model (default model.pkl)")
+    fit.add_argument("--storage", help="an SQLite file or database URL to keep trials in (rerun to resume)")
+    fit.add_argument("--study", help="study name inside the storage")
+    fit.add_argument("--jobs", type=int, default=1, help="trials run in parallel (default 1)")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("-v", "--verbose", action="count", default=1, help="-v: log every trial")
+    fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    predict = commands.add_parser("predict", help="predict with a saved model")
+    predict.add_argument("model", help="a model file written by 'automl fit'")
+    predict.add_argument("data", help="a CSV/TSV/Parquet file with the model's feature columns")
+    predict.add_argument("--out", default="predictions.csv", help="where to write predictions (default predictions.csv)")
+    predict.add_argument("--proba", action="store_true", help="also write class probabilities")
+
+    info = commands.add_parser("info", help="describe a saved model")
+    info.add_argument("model")
+
+    kb = commands.add_parser("kb", help="knowledge bases: info, build, import-openml, export, merge")
+    kb_commands = kb.add_subparsers(dest="kb_command", metavar="KB_COMMAND")
+    kb_info = kb_commands.add_parser("info", help="what a knowledge base holds")
+    kb_info.add_argument("--kb", help="a knowledge base file (default: the shipped one and yours)")
+    build = kb_commands.add_parser("build", help="evaluate the shared candidates on a corpus of datasets")
+    build.add_argument("--datasets", required=True, help="a directory in the PMLB layout")
+    build.add_argument("--names", nargs="+", help="only these datasets")
+    build.add_argument("--configs", type=int, default=150, help="candidate configurations per task (default 150)")
+    build.add_argument("--folds", type=int, default=3)
+    build.add_argument("--max-rows", type=int, default=5000, help="rows sampled per dataset (default 5000)")
+    build.add_argument("--jobs", type=int, default=1)
+    build.add_argument("--trial-time", type=float, default=60.0, help="per-run time limit in seconds")
+    build.add_argument("--kb", required=True, help="the knowledge base file to create or extend")
+    export = kb_commands.add_parser("export", help="write a knowledge base as Parquet files")
+    export.add_argument("--kb", required=True)
+    export.add_argument("--out", required=True, help="a directory")
+    merge = kb_commands.add_parser("merge", help="add another base (SQLite file or export directory) to a base")
+    merge.add_argument("source")
+    merge.add_argument("--kb", required=True, help="the base to add to")
+    return parser
+
+
+def _print_leaderboard(board: pd.DataFrame, rows: int = 10) -> None:
+    shown = board.head(rows).copy()
+    shown["params"] = shown["params"].map(lambda p: ", ".join(f"{k}={_short(v)}" for k, v in p.items()))
+    columns = ["rank", "learner", "score", "std", "fit_seconds", "status", "origin", "params"]
+    with pd.option_context("display.max_colwidth", 70, "display.width", 200):
+        print(shown[columns].to_string(index=False))
+    if len(board) > rows:
+        print(f"... {len(board) - rows} more trials")
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _fit(args: argparse.Namespace) -> None:
+    from sklearn.model_selection import train_test_split
+
+    import automl
+    from automl.data import load_dataset
+
+    dataset = load_dataset(args.data, target=args.target, task=args.task)
+    X, y = dataset.X, dataset.y
+    test = None
+    if args.test_size:
+        if not 0 < args.test_size < 1:
+            raise automl.ConfigError(f"--test-size must be between 0 and 1, got {args.test_size}")
+        stratify = y if dataset.kind == "classification" and y.value_counts().min() >= 2 else None
+        X, X_test, y, y_test = train_test_split(X, y, test_size=args.test_size, random_state=args.seed, stratify=stratify)
+        test = (X_test, y_test)
+    model = automl.fit(
+        X, y, task=dataset.kind, metric=args.metric, time_budget=args.time, n_trials=args.trials,
+        learners=args.learners, space=args.space, storage=args.storage, study_name=args.study,
+        n_jobs=args.jobs, seed=args.seed, verbose=0 if args.quiet else args.verbose,
+    )
+    print(f"\n{model}\n")
+    _print_leaderboard(model.leaderboard())
+    if test is not None:
+        X_test, y_test = test
+        extra = "accuracy" if dataset.kind == "classification" else "r2"
+        value, readable = model.score(X_test, y_test), model.score(X_test, y_test, metric=extra)
+        print(f"\nheld-out test ({len(y_test)} rows): {model.metric} = {value:.4f}, {extra} = {readable:.4f}")
+    path = model.save(args.out)
+    print(f"\nmodel written to {path}")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    import automl
+    from automl.sources import read_table
+
+    model = automl.load(args.model)
+    frame = read_table(args.data)
+    out = pd.DataFrame({"prediction": model.predict(frame)})
+    if args.proba:
+        proba = model.predict_proba(frame)
+        for index, label in enumerate(model.classes_):
+            out[f"proba_{label}"] = proba[:, index]
+    if model.task.target in frame.columns:
+        print(f"{model.metric} on {args.data}: {model.score(frame, frame[model.task.target]):.4f}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(args.out, index=False)
+    print(f"{len(out)} predictions written to {args.out}")
+
+
+def _info(args: argparse.Namespace) -> None:
+    import automl
+
+    model = automl.load(args.model)
+    task, summary = model.task, model.summary
+    print(model)
+    print(f"task:      {task.task}, target {task.target!r}, metric {task.metric}")
+    print(f"data:      {task.n_rows} rows, {task.n_features} features ({len(task.categorical)} categorical)")
+    if task.classes:
+        print(f"classes:   {list(task.classes)}")
+    print(f"search:    {summary.n_trials} trials, {summary.seconds:.1f} s, backend {summary.backend}"
+          + (" (interrupted)" if summary.interrupted else ""))
+    print(f"best:      {model.best_config_} -> cv {task.metric} {model.best_score_:.5f}")
+    print(f"refit:     {summary.refit_rows} rows" + (f"; {summary.refit_note}" if summary.refit_note else ""))
+    print()
+    _print_leaderboard(model.leaderboard())
+
+
+def _kb(args: argparse.Namespace) -> None:
+    from metaknowledge.store import KnowledgeBase
+
+    if args.kb_command == "info":
+        from metaknowledge.shipped import SHIPPED, shipped_knowledge, user_kb_path
+
+        if args.kb:
+            print(json.dumps(KnowledgeBase(args.kb, readonly=True).info(), indent=2))
+            return
+        print(json.dumps({"shipped": str(SHIPPED), **shipped_knowledge().info()}, indent=2))
+        user = user_kb_path()
+        if user.exists():
+            print(json.dumps(KnowledgeBase(user, readonly=True).info(), indent=2))
+        else:
+            print(f"your knowledge base ({user}) is empty: every fit() adds to it")
+    elif args.kb_command == "build":
+        from automl.kb_builder import build_knowledge_base
+
+        report = build_knowledge_base(
+            args.kb, args.datasets, names=args.names, n_configs=args.configs, folds=args.folds,
+            max_rows=args.max_rows, jobs=args.jobs, trial_time_limit=args.trial_time,
+        )
+        print(f"{report.datasets} datasets, {report.runs_added} runs added, {report.skipped_pairs} already done, "
+              f"{len(report.failed_datasets)} failed to load, {report.seconds:.0f} s")
+        for name, error in report.failed_datasets.items():
+            print(f"  {name}: {error}")
+    elif args.kb_command == "export":
+        print(f"exported to {KnowledgeBase(args.kb, readonly=True).export(args.out)}")
+    elif args.kb_command == "merge":
+        target = KnowledgeBase(args.kb)
+        source = Path(args.source)
+        added = target.import_export(source) if source.is_dir() else target.merge(KnowledgeBase(source, readonly=True))
+        print(f"added {added}")
+    else:
+        raise SystemExit("automl kb: choose one of info, build, export, merge (see automl kb --help)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``automl`` console script."""
+    from automl.errors import AutoMLError
+    from metaknowledge.store import KnowledgeBaseError
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handlers = {"fit": _fit, "predict": _predict, "info": _info, "kb": _kb}
+    if args.command not in handlers:
+        parser.print_help()
+        return 1
+    try:
+        handlers[args.command](args)
+    except (AutoMLError, KnowledgeBaseError, FileNotFoundError) as error:
+        print(f"automl {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""Scoring one configuration: resampling, per-fold preprocessing, staged fits.
+
+The :class:`Evaluator` holds the training data and the splits, and turns a
+:class:`~searchspaces.Config` into a :class:`TrialResult`. It never decides
+*what* to evaluate or *for how long*; the worker that runs it enforces limits,
+and the backend chooses configurations.
+
+Intermediate scores (for pruners) are reported as ``report(step, value)``:
+an iterative learner first reports its first-fold score after each training
+stage (steps ``1..S``), then every learner reports the running mean after each
+further fold. The step sequence is fixed per learner, so trials of the same
+learner are always compared at equal cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.pipeline import Pipeline
+
+from automl.data import Dataset
+from automl.metrics import Metric
+from automl.preprocessing import make_preprocessor
+from searchspaces import BuildContext, Config, Learner
+
+log = logging.getLogger(__name__)
+
+OK, FAILED, TIMEOUT, PRUNED, CRASHED = "ok", "failed", "timeout", "pruned", "crashed"
+CACHE_LIMIT_BYTES = 512 * 2**20  # preprocessed folds kept per worker, at most
+
+Reporter = Callable[[int, float], bool]  # (step, value) -> stop now?
+
+
+class Pruned(Exception):
+    """Raised inside an evaluation when the pruner says stop."""
+
+
+@dataclass
+class TrialResult:
+    """What happened to one configuration."""
+
+    config: Config
+    status: str
+    value: float | None = None  # mean validation score over folds
+    fold_values: list[float] = field(default_factory=list)
+    fit_seconds: float = 0.0  # time spent fitting and predicting, all folds
+    error: str = ""
+    origin: str = "search"  # who proposed the configuration
+    number: int = -1  # the trial's number in its study
+    wall_seconds: float = 0.0  # as seen by the backend, limits included
+    finished_at: float = 0.0  # seconds since the search started
+    node: str = ""  # where it ran (Ray backends)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK and self.value is not None and bool(np.isfinite(self.value))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["config"] = self.config.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialResult:
+        data = dict(data)
+        data["config"] = Config.from_dict(data["config"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """``cv`` with ``n_folds`` folds, or a single ``holdout`` of ``fraction``."""
+
+    kind: str = "cv"
+    n_folds: int = 5
+    fraction: float = 0.2
+
+    def splits(self, y: np.ndarray, classification: bool, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        index = np.arange(len(y))
+        stratify = classification and np.min(np.unique(y, return_counts=True)[1]) >= 2
+        if self.kind == "holdout":
+            train, valid = train_test_split(
+                index, test_size=self.fraction, random_state=seed, stratify=y if stratify else None
+            )
+            return [(np.sort(train), np.sort(valid))]
+        if stratify:
+            n_folds = max(2, min(self.n_folds, int(np.min(np.unique(y, return_counts=True)[1]))))
+            splitter: Any = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+        else:
+            splitter = KFold(min(self.n_folds, len(y)), shuffle=True, random_state=seed)
+        return list(splitter.split(index, y))
+
+
+def choose_resampling(n_rows: int, requested: str = "auto", n_folds: int | None = None) -> Resampling:
+    """Cross-validation on small data (more folds the smaller), holdout on large."""
+    if requested not in ("auto", "cv", "holdout"):
+        raise ValueError(f"resampling must be 'auto', 'cv' or 'holdout', got {requested!r}")
+    if requested == "holdout" or (requested == "auto" and n_folds is None and n_rows > 20_000):
+        return Resampling("holdout", fraction=0.2 if n_rows <= 100_000 else 0.1)
+    if n_folds is None:
+        n_folds = 5 if n_rows <= 2_000 else 3
+    if n_folds < 2:
+        raise ValueError(f"n_folds must be at least 2, got {n_folds}")
+    return Resampling("cv", n_folds=n_folds)
+
+
+def aligned_proba(model: Any, X: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class probabilities with one column per class of the task, in order."""
+    classes = np.asarray(getattr(model, "classes_", np.arange(n_classes))).astype(int)
+    if hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(X), dtype=float)
+    else:
+        proba = np.eye(len(classes))[np.searchsorted(classes, np.asarray(model.predict(X)).astype(int))]
+    full = np.zeros((proba.shape[0], n_classes))
+    full[:, classes] = proba
+    return full
+
+
+class Evaluator:
+    """Scores configurations on fixed splits of fixed data."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        metric: Metric,
+        learners: Mapping[str, Learner],
+        resampling: Resampling,
+        seed: int = 0,
+        max_rows: int | None = None,
+    ):
+        self.dataset = dataset
+        self.metric = metric
+        self.learners = dict(learners)
+        self.resampling = resampling
+        self.seed = seed
+        self.y = dataset.encoded_target()
+        self.n_classes = len(dataset.classes)
+        self.rows = self._search_rows(max_rows)
+        self.splits = [
+            (self.rows[train], self.rows[valid])
+            for train, valid in resampling.splits(self.y[self.rows], dataset.kind == "classification", seed)
+        ]
+        self._cache: dict[tuple[Any, int], tuple[Any, np.ndarray, np.ndarray, int]] = {}
+        self._cache_bytes = 0
+
+    def _search_rows(self, max_rows: int | None) -> np.ndarray:
+        """The rows trials are evaluated on: all of them, or a stratified sample of ``max_rows``."""
+        n = len(self.y)
+        if max_rows is None or n <= max_rows:
+            return np.arange(n)
+        classification = self.dataset.kind == "classification"
+        counts = np.unique(self.y, return_counts=True)[1] if classification else None
+        stratify = self.y if classification and counts is not None and counts.min() >= 2 else None
+        rows, _ = train_test_split(np.arange(n), train_size=max_rows, random_state=self.seed, stratify=stratify)
+        return np.sort(rows)
+
+    @property
+    def n_train_rows(self) -> int:
+        """Training rows of one fold: what fold fit times are measured on."""
+        return len(self.splits[0][0])
+
+    def learner(self, name: str) -> Learner:
+        try:
+            return self.learners[name]
+        except KeyError:
+            raise KeyError(f"learner {name!r} is not part of this search; it searches {sorted(self.learners)}") from None
+
+    def _prepared(self, learner: Learner, fold: int) -> tuple[Any, np.ndarray, np.ndarray, int]:
+        """Preprocessing fitted on a fold's training part, cached per (preprocessing, fold)."""
+        key = (learner.preprocessing, fold)
+        if key in self._cache:
+            return self._cache[key]
+        train, valid = self.splits[fold]
+        X = self.dataset.X
+        transformer, n_native = make_preprocessor(learner.preprocessing, X, self.dataset.categorical)
+        X_train = transformer.fit_transform(X.iloc[train], self.y[train])
+        X_valid = transformer.transform(X.iloc[valid])
+        entry = (transformer, X_train, X_valid, n_native)
+        size = X_train.nbytes + X_valid.nbytes
+        if self._cache_bytes + size <= CACHE_LIMIT_BYTES:
+            self._cache[key] = entry
+            self._cache_bytes += size
+        return entry
+
+    def _context(self, n_rows: int, n_features: int, n_native: int) -> BuildContext:
+        return BuildContext(
+            task=self.dataset.task,
+            n_rows=n_rows,
+            n_features=n_features,
+            categorical_mask=tuple([True] * n_native + [False] * (n_features - n_native)),
+            seed=self.seed,
+        )
+
+    def predict(self, model: Any, X: np.ndarray) -> np.ndarray:
+        """Probabilities (classification) or values (regression)."""
+        if self.dataset.task == "regression":
+            return np.asarray(model.predict(X), dtype=float).ravel()
+        return aligned_proba(model, X, self.n_classes)
+
+    def _score(self, model: Any, X: np.ndarray, y: np.ndarray) -> float:
+        prediction = self.predict(model, X)
+        if not np.all(np.isfinite(prediction)):
+            raise ValueError("the model predicted non-finite values")
+        return self.metric(y, prediction)
+
+    def evaluate(self, config: Config, report: Reporter | None = None) -> TrialResult:
+        """Cross-validate (or hold out) ``config``; failures become a failed result."""
+        started = time.perf_counter()
+        values: list[float] = []
+        try:
+            learner = self.learner(config.learner)
+            problems = learner.space.problems(dict(config.params))
+            if problems:
+                raise ValueError(f"invalid configuration for {config.learner}: {'; '.join(problems)}")
+            step = 0
+            for fold, (train, valid) in enumerate(self.splits):
+                _, X_train, X_valid, n_native = self._prepared(learner, fold)
+                context = self._context(len(train), X_train.shape[1], n_native)
+                model = learner.build(dict(config.params), context)
+                y_train, y_valid = self.y[train], self.y[valid]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    if fold == 0 and report is not None and learner.staging is not None:
+                        for value in self._staged_fit(model, learner, config, X_train, y_train, X_valid, y_valid):
+                            step += 1
+                            if report(step, value):
+                                raise Pruned()
+                        values.append(value)
+                        continue
+                    model.fit(X_train, y_train)
+                    values.append(self._score(model, X_valid, y_valid))
+                if report is not None:
+                    step += 1
+                    if report(step, float(np.nanmean(values))) and fold < len(self.splits) - 1:
+                        raise Pruned()
+            mean = float(np.nanmean(values)) if not np.all(np.isnan(values)) else float("nan")
+            if not np.isfinite(mean):
+                raise ValueError(f"the metric {self.metric.name} is undefined on every fold")
+            return TrialResult(config, OK, mean, values, time.perf_counter() - started)
+        except Pruned:
+            value = float(np.nanmean(values)) if values else None
+            return TrialResult(config, PRUNED, value, values, time.perf_counter() - started)
+        except MemoryError:
+            return TrialResult(config, FAILED, None, values, time.perf_counter() - started, error="MemoryError: memory limit exceeded")
+        except Exception as error:  # an untrusted learner may raise anything
+            log.debug("trial %s failed:\n%s", config, traceback.format_exc())
+            return TrialResult(config, FAILED, None, values, time.perf_counter() - started, error=f"{type(error).__name__}: {error}")
+
+    def _staged_fit(self, model: Any, learner: Learner, config: Config, X_train, y_train, X_valid, y_valid):
+        """Grow an iterative model in stages; yield its validation score after each."""
+        assert learner.staging is not None
+        full = config.params[learner.staging.param]
+        model.set_params(warm_start=True)
+        for fraction in learner.staging.fractions:
+            model.set_params(**{learner.staging.param: max(1, int(round(full * fraction)))})
+            model.fit(X_train, y_train)
+            yield self._score(model, X_valid, y_valid)
+
+    def fit_final(self, config: Config, max_rows: int | None = None) -> Pipeline:
+        """Fit ``config`` on all training rows (or a stratified sample of ``max_rows``)."""
+        learner = self.learner(config.learner)
+        rows = np.arange(len(self.y))
+        if max_rows is not None and max_rows < len(rows):
+            classification = self.dataset.kind == "classification"
+            stratify = self.y if classification and np.unique(self.y, return_counts=True)[1].min() >= 2 else None
+            rows, _ = train_test_split(rows, train_size=max_rows, random_state=self.seed, stratify=stratify)
+            rows = np.sort(rows)
+        X = self.dataset.X.iloc[rows]
+        transformer, n_native = make_preprocessor(learner.preprocessing, self.dataset.X, self.dataset.categorical)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            X_train = transformer.fit_transform(X, self.y[rows])
+            model = learner.build(dict(config.params), self._context(len(rows), X_train.shape[1], n_native))
+            model.fit(X_train, self.y[rows])
+        return Pipeline([("preprocess", transformer), ("model", model)])
+

@@ -1,0 +1,51 @@
+"""The leaderboard: every trial of a search as one row, best first."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from automl.evaluation import OK, TrialResult
+from automl.metrics import Metric
+
+COLUMNS = ["rank", "learner", "score", "std", "status", "fit_seconds", "origin", "trial", "finished_at", "params", "error"]
+
+
+def best_result(results: list[TrialResult], metric: Metric) -> TrialResult | None:
+    """The successful trial with the best score (the faster one on ties)."""
+    ok = [r for r in results if r.ok]
+    if not ok:
+        return None
+    sign = -1.0 if metric.greater_is_better else 1.0
+    return min(ok, key=lambda r: (sign * r.value, r.fit_seconds))  # type: ignore[operator]
+
+
+def make_leaderboard(results: list[TrialResult], metric: Metric) -> pd.DataFrame:
+    """One row per trial: successful ones ranked by score, then pruned and failed ones."""
+    rows = []
+    for r in results:
+        rows.append(
+            {
+                "learner": r.config.learner,
+                "score": r.value if r.status == OK else np.nan,
+                "std": float(np.std(r.fold_values)) if r.status == OK and len(r.fold_values) > 1 else np.nan,
+                "status": r.status,
+                "fit_seconds": round(r.fit_seconds, 3),
+                "origin": r.origin,
+                "trial": r.number,
+                "finished_at": round(r.finished_at, 2),
+                "params": dict(r.config.params),
+                "error": r.error,
+                "node": r.node,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"] + ["node"])
+    if not any(r.node for r in results):
+        frame = frame.drop(columns=["node"])
+    ok = frame["status"] == OK
+    order = frame.assign(_ok=~ok, _key=frame["score"] * (-1 if metric.greater_is_better else 1))
+    frame = frame.loc[order.sort_values(["_ok", "_key", "fit_seconds"]).index].reset_index(drop=True)
+    key = frame["score"] * (-1 if metric.greater_is_better else 1)
+    frame.insert(0, "rank", key.where(frame["status"] == OK).rank(method="min"))
+    frame["rank"] = frame["rank"].astype("Int64")
+    return frame

@@ -1,0 +1,59 @@
+"""What can be tuned: parameters, spaces, learners and their registry.
+
+Spaces are plain data (JSON-serialisable); learners pair an estimator factory
+with a space. Built-in learners are registered on import (LightGBM when it is
+installed), and so are the named spaces ``"default"`` (every built-in learner),
+``"trees"`` and ``"fast"``; a named space skips learners that are not installed.
+"""
+
+from searchspaces import lightgbm_learner
+from searchspaces.learner import BuildContext, Learner, Preprocessing, Staging
+from searchspaces.params import Categorical, Condition, Float, Int, Param, when
+from searchspaces.registry import (
+    get_learner,
+    learner_names,
+    register_learner,
+    register_space,
+    registered,
+    resolve_learners,
+    space_learners,
+    space_names,
+    unregister_learner,
+)
+from searchspaces.sklearn_learners import builtin_learners
+from searchspaces.space import Config, SearchSpace, config_from_flat, flat_from_config, joint_space
+
+for _learner in builtin_learners():
+    register_learner(_learner)
+if lightgbm_learner.available():
+    register_learner(lightgbm_learner.LIGHTGBM)
+register_space("default", ["lightgbm", "hgb", "random_forest", "extra_trees", "linear", "svm", "knn"])
+register_space("trees", ["lightgbm", "hgb", "random_forest", "extra_trees"])
+register_space("fast", ["lightgbm", "hgb", "linear"])
+
+__all__ = [
+    "BuildContext",
+    "Categorical",
+    "Condition",
+    "Config",
+    "Float",
+    "Int",
+    "Learner",
+    "Param",
+    "Preprocessing",
+    "SearchSpace",
+    "Staging",
+    "config_from_flat",
+    "flat_from_config",
+    "get_learner",
+    "joint_space",
+    "learner_names",
+    "register_learner",
+    "register_space",
+    "registered",
+    "resolve_learners",
+    "space_learners",
+    "space_names",
+    "unregister_learner",
+    "when",
+]

@@ -1,0 +1,52 @@
+"""Shared fixtures: corpus datasets from ../shared, temporary files, small learners."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PMLB = Path(os.environ.get("AUTOML_PMLB", ROOT.parent / "shared" / "datasets" / "pmlb"))
+
+
+def pmlb_path(name: str) -> Path:
+    """A corpus file; the test is skipped with a clear reason if the corpus is absent."""
+    path = PMLB / f"{name}.tsv.gz"
+    if not path.exists():
+        pytest.skip(f"corpus dataset {name} not found under {PMLB} (set AUTOML_PMLB)")
+    return path
+
+
+@pytest.fixture
+def iris_path() -> Path:
+    return pmlb_path("iris")
+
+
+@pytest.fixture
+def small_binary() -> tuple[pd.DataFrame, np.ndarray]:
+    """A small, learnable binary task with a categorical column and missing values."""
+    rng = np.random.default_rng(0)
+    n = 240
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+            "colour": rng.choice(["red", "green", "blue"], size=n),
+        }
+    )
+    y = ((X["a"] + (X["colour"] == "red") * 1.5 + rng.normal(scale=0.5, size=n)) > 0.5).astype(int).to_numpy()
+    X.loc[::17, "b"] = np.nan
+    return X, y
+
+
+@pytest.fixture
+def small_regression() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(1)
+    n = 200
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.uniform(size=n)})
+    y = 3 * X["a"].to_numpy() - 2 * X["b"].to_numpy() ** 2 + rng.normal(scale=0.1, size=n)
+    return X, y

@@ -1,0 +1,37 @@
+"""Learners that misbehave on purpose: they sleep, crash the process, raise, or eat memory."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+from sklearn.dummy import DummyClassifier
+
+from searchspaces import Categorical, Learner, SearchSpace
+
+
+class Misbehaving(DummyClassifier):
+    def __init__(self, mode: str = "ok"):
+        self.mode = mode
+        super().__init__(strategy="prior")
+
+    def fit(self, X, y):
+        if self.mode == "sleep":
+            time.sleep(3600)
+        elif self.mode == "crash":
+            os._exit(7)
+        elif self.mode == "raise":
+            raise RuntimeError("this learner always fails")
+        elif self.mode == "memory":
+            np.ones((1024, 1024, 1024))  # 8 GB
+        return super().fit(X, y)
+
+
+def misbehaving_learner(modes=("ok", "sleep", "crash", "raise", "memory")) -> Learner:
+    return Learner(
+        name="misbehaving",
+        tasks=frozenset({"classification"}),
+        space=SearchSpace((Categorical("mode", tuple(modes)),), name="misbehaving"),
+        build=lambda params, context: Misbehaving(**params),
+    )

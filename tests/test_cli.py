@@ -1,0 +1,57 @@
+"""The ``automl`` command line."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from automl.cli import main
+from tests.conftest import pmlb_path
+
+
+def test_help_lists_commands_and_examples():
+    executable = shutil.which("automl") or f"{sys.executable} -m automl.cli"
+    done = subprocess.run(f"{executable} --help", shell=True, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for word in ("fit", "predict", "info", "kb", "examples:"):
+        assert word in done.stdout
+
+
+def test_fit_predict_info_round_trip(tmp_path, capsys):
+    data = pd.read_csv(pmlb_path("prnn_crabs"), sep="\t").sample(frac=1, random_state=0)
+    train, new = tmp_path / "train.csv", tmp_path / "new.csv"
+    data.iloc[:150].to_csv(train, index=False)
+    data.iloc[150:].to_csv(new, index=False)
+    model = tmp_path / "model.pkl"
+    assert main(["fit", str(train), "--target", "target", "--time", "4", "--test-size", "0.25", "--out", str(model), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "rank" in out and "held-out test" in out and "roc_auc" in out and model.exists()
+
+    predictions = tmp_path / "predictions.csv"
+    assert main(["predict", str(model), str(new), "--out", str(predictions), "--proba"]) == 0
+    written = pd.read_csv(predictions)
+    assert list(written.columns) == ["prediction", "proba_0", "proba_1"] and len(written) == 50
+    assert "roc_auc on" in capsys.readouterr().out  # the file had the target column, so it is scored
+
+    assert main(["info", str(model)]) == 0
+    info = capsys.readouterr().out
+    assert "binary" in info and "best:" in info and "trials" in info
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["fit", "missing.csv", "--target", "y"], "no such file"),
+        (["fit", "sklearn:iris", "--time", "0"], "time_budget must be a positive"),
+        (["fit", "sklearn:iris", "--metric", "rmse"], "is for regression"),
+        (["predict", "missing.pkl", "x.csv"], "no such model file"),
+    ],
+)
+def test_errors_are_one_line_with_exit_code_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
