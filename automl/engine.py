@@ -152,8 +152,16 @@ def _fitting_learners(chosen: list[Learner], n_rows: int, explicit: bool) -> dic
 def _initial_configs(
     learners: Mapping[str, Learner], extra: Sequence[Config | Mapping[str, Any]] | None
 ) -> list[tuple[Config, str]]:
-    """Each learner's default first, then the user's configurations, validated."""
-    initial = [(learner.default_config(), "default") for learner in learners.values()]
+    """Cheap first: every learner's low-cost point, then the defaults, then the user's configurations.
+
+    Learners are taken in order of their cost hint, so that something finishes
+    early even on data where the defaults are slow; duplicates are dropped.
+    """
+    by_cost = sorted(learners.values(), key=lambda learner: learner.cost)
+    initial: list[tuple[Config, str]] = []
+    for config, origin in [(l.low_cost_config(), "default") for l in by_cost] + [(l.default_config(), "default") for l in by_cost]:
+        if all(config != seen for seen, _ in initial):
+            initial.append((config, origin))
     for item in extra or ():
         config = item if isinstance(item, Config) else Config.from_dict(item)
         if config.learner not in learners:

@@ -106,7 +106,7 @@ def choose_resampling(n_rows: int, requested: str = "auto", n_folds: int | None 
     if requested == "holdout" or (requested == "auto" and n_folds is None and n_rows > 20_000):
         return Resampling("holdout", fraction=0.2 if n_rows <= 100_000 else 0.1)
     if n_folds is None:
-        n_folds = 5 if n_rows <= 2_000 else 3
+        n_folds = 5 if n_rows <= 1_000 else 3
     if n_folds < 2:
         raise ValueError(f"n_folds must be at least 2, got {n_folds}")
     return Resampling("cv", n_folds=n_folds)

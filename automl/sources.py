@@ -93,7 +93,7 @@ def read_file(path: str | Path, target: str | None) -> RawData:
     raw = RawData(frame=frame, target=target, name=dataset_name(path))
     if meta is not None:
         features = meta.get("features") or []
-        raw.categorical = [f["name"] for f in features if str(f.get("type", "")).lower() in CATEGORICAL_TYPES]
+        raw.categorical = [str(f["name"]) for f in features if str(f.get("type", "")).lower() in CATEGORICAL_TYPES]
         task = str(meta.get("task", "")).lower()
         raw.task = task if task in ("classification", "regression") else None
         if target is None and PMLB_TARGET in frame.columns:

@@ -3,7 +3,7 @@
 A :class:`Learner` pairs an estimator factory with its search space (as data),
 the preprocessing it needs, and hints the engine uses to schedule it well:
 whether it trains in stages (so a pruner can stop it early), the largest data
-it is sensible on, and whether it can use a GPU.
+it is sensible on, its rough relative cost, and whether it can use a GPU.
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ class Learner:
     max_rows: int | None = None
     gpu: bool = False
     description: str = ""
+    cost: float = 1.0  # training cost relative to LightGBM's default, for ordering cheap learners first
 
     def __post_init__(self) -> None:
         tasks = frozenset([self.tasks] if isinstance(self.tasks, str) else self.tasks)

@@ -39,6 +39,7 @@ LIGHTGBM = Learner(
     ),
     build=_lightgbm,
     preprocessing=Preprocessing(categorical="native", impute=False),
+    cost=1.0,
     description="LightGBM gradient boosting (native categorical and missing-value support)",
 )
 

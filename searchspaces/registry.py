@@ -59,6 +59,7 @@ def register_learner(
     staging: Staging | None = None,
     max_rows: int | None = None,
     gpu: bool = False,
+    cost: float = 1.0,
     replace: bool = False,
 ) -> Any:
     """Register a learner; returns it, or a decorator when given a name.
@@ -66,7 +67,8 @@ def register_learner(
     ``register_learner(Learner(...))`` registers a ready learner.
     ``@register_learner("name", tasks=..., params=[...])`` decorates a factory
     ``build(params, context) -> estimator``; the other keywords describe its
-    preprocessing (see :class:`Preprocessing`) and scheduling hints.
+    preprocessing (see :class:`Preprocessing`) and scheduling hints (``cost``:
+    training cost relative to LightGBM's default, used to try cheap learners first).
     """
     if isinstance(learner, Learner):
         return _add(learner, replace)
@@ -85,6 +87,7 @@ def register_learner(
                 staging=staging,
                 max_rows=max_rows,
                 gpu=gpu,
+                cost=cost,
                 description=(build.__doc__ or "").strip().split("\n")[0],
             ),
             replace,

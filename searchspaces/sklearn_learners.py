@@ -57,6 +57,7 @@ HGB = Learner(
     build=_hgb,
     preprocessing=Preprocessing(categorical="native", impute=False),
     staging=Staging("max_iter"),
+    cost=3.0,
     description="scikit-learn HistGradientBoosting (native categorical and missing-value support)",
 )
 
@@ -102,6 +103,7 @@ def _forests() -> list[Learner]:
                     build=_forest(classifier, regressor),
                     preprocessing=Preprocessing(categorical="ordinal", impute=True),
                     staging=Staging("n_estimators"),
+                    cost=2.0 if bootstrap else 1.5,
                     description=f"scikit-learn {label}",
                 )
             )
@@ -129,6 +131,7 @@ LINEAR = [
         ),
         build=_logistic,
         preprocessing=Preprocessing(categorical="onehot", scale=True),
+        cost=0.3,
         description="L2-regularised logistic regression on scaled, one-hot inputs",
     ),
     Learner(
@@ -137,6 +140,7 @@ LINEAR = [
         space=SearchSpace((Float("alpha", 1e-4, 1e4, log=True, default=1.0),), name="linear"),
         build=_ridge,
         preprocessing=Preprocessing(categorical="onehot", scale=True),
+        cost=0.1,
         description="ridge regression on scaled, one-hot inputs",
     ),
 ]
@@ -164,6 +168,7 @@ SVM = [
         build=_svm,
         preprocessing=Preprocessing(categorical="onehot", scale=True),
         max_rows=5_000,
+        cost=2.0,
         description="RBF support vector machine (Platt-scaled probabilities)",
     ),
     Learner(
@@ -173,6 +178,7 @@ SVM = [
         build=_svm,
         preprocessing=Preprocessing(categorical="onehot", scale=True),
         max_rows=5_000,
+        cost=2.0,
         description="RBF support vector regression on a standardised target",
     ),
 ]
@@ -198,6 +204,7 @@ KNN = Learner(
     build=_knn,
     preprocessing=Preprocessing(categorical="onehot", scale=True),
     max_rows=50_000,
+    cost=0.5,
     description="k-nearest neighbours on scaled, one-hot inputs",
 )
 

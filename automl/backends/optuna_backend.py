@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.backends.base import Backend, ResultCallback, SearchPlan
 from automl.budget import Budget
 from automl.errors import ConfigError
-from automl.evaluation import PRUNED, Evaluator, TrialResult
+from automl.evaluation import PRUNED, TIMEOUT, Evaluator, TrialResult
 from automl.worker import WorkerPool
 from searchspaces import config_from_flat, flat_from_config
 from searchspaces.space import LEARNER_KEY
@@ -279,10 +279,11 @@ class OptunaBackend(Backend):
 
     @staticmethod
     def _tell(study: optuna.Study, trial: optuna.Trial, result: TrialResult) -> None:
+        """Record the result; a timeout counts as pruned, so samplers learn to avoid slow regions."""
         trial.set_user_attr(RESULT_ATTR, json.dumps(result.to_dict(), default=str))
         if result.ok:
             study.tell(trial, result.value)
-        elif result.status == PRUNED:
+        elif result.status in (PRUNED, TIMEOUT):
             study.tell(trial, state=TrialState.PRUNED)
         else:
             study.tell(trial, state=TrialState.FAIL)

@@ -1,0 +1,1 @@
+"""Benchmarks: the peer harness (``python -m benchmarks.peers``) and the figures each issue asks for."""

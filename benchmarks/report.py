@@ -1,0 +1,114 @@
+"""Turning raw benchmark rows into the CSV, Markdown summary and plot of BENCHMARK.md."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.protocol import add_scores
+from benchmarks.systems import SYSTEMS
+
+PACKAGES = ("automl-engine", "numpy", "pandas", "scikit-learn", "optuna", "lightgbm", "flaml", "xgboost", "ray", "torch")
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def system_table(scored: pd.DataFrame) -> pd.DataFrame:
+    """Per (budget, system): mean normalised score by task kind and overall, mean rank, failures, times."""
+    rows = []
+    for (budget, system), group in scored.groupby(["budget", "system"], sort=True):
+        kind = np.where(group["task"] == "regression", "regression", "classification")
+        over = (group["wall_seconds"] / group["budget"] - 1).clip(lower=0).where(group["status"].isin(["ok", "overrun"]))
+        rows.append(
+            {
+                "budget": budget,
+                "system": system,
+                "norm_classification": group.loc[kind == "classification", "normalized"].mean(),
+                "norm_regression": group.loc[kind == "regression", "normalized"].mean(),
+                "norm_all": group["normalized"].mean(),
+                "mean_rank": group["rank"].mean(),
+                "failures": int(group["failed"].sum()),
+                "median_wall_s": group["wall_seconds"].median(),
+                "max_overrun_pct": 100 * over.max() if over.notna().any() else np.nan,
+                "median_trials": group["n_trials"].median(),
+                "datasets": int(len(group)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _markdown(frame: pd.DataFrame, digits: int = 3) -> str:
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "" if np.isnan(value) else f"{value:.{digits}f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def write_report(raw: pd.DataFrame, out: Path, title: str) -> pd.DataFrame:
+    """Write ``results.csv``, ``summary.md`` and ``score_vs_budget.png`` into ``out``; return the per-system table."""
+    out.mkdir(parents=True, exist_ok=True)
+    unavailable = raw[raw["status"] == "not_available"]
+    budget_free = frozenset(name for name, system in SYSTEMS.items() if not system.uses_budget)
+    scored = add_scores(raw[raw["status"] != "not_available"].copy(), budget_free)
+    scored.to_csv(out / "results.csv", index=False)
+    table = system_table(scored)
+    parts = [
+        f"# {title}", "",
+        f"Protocol: ../shared/BENCHMARK.md. Versions: {versions()}.", "",
+        "Columns: mean normalised score (0 = constant predictor, 1 = best result of the run) by task kind and "
+        "overall; mean rank (1 = best); failures (errors, hard-limit kills, or more than 10 % over budget; "
+        f"systems without a budget — {', '.join(sorted(budget_free))} — cannot overrun); median wall seconds; "
+        "largest overrun in % of the budget; median number of trials.", "",
+    ]
+    for budget, group in table.groupby("budget"):
+        parts += [f"## Budget {budget:g} s", "", _markdown(group.drop(columns=["budget"]).sort_values("norm_all", ascending=False)), ""]
+    per_dataset = scored.pivot_table(index=["dataset", "task", "budget"], columns="system", values="normalized").reset_index()
+    parts += ["## Normalised score per dataset", "", _markdown(per_dataset), ""]
+    failures = scored[scored["failed"]]
+    if len(failures):
+        parts += ["## Failures", "", _markdown(failures[["system", "dataset", "budget", "status", "wall_seconds", "error"]]), ""]
+    if len(unavailable):
+        reasons = unavailable.drop_duplicates("system")[["system", "error"]]
+        parts += ["## Not available", "", _markdown(reasons), ""]
+    (out / "summary.md").write_text("\n".join(parts))
+    _plot(table, out / "score_vs_budget.png", title)
+    return table
+
+
+def _plot(table: pd.DataFrame, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for system, group in table.groupby("system"):
+        group = group.sort_values("budget")
+        axis.plot(group["budget"], group["norm_all"], marker="o", label=system)
+    axis.set_xscale("log")
+    budgets = sorted(table["budget"].unique())
+    axis.set_xticks(budgets, [f"{b:g}" for b in budgets])
+    axis.set_xlabel("time budget per dataset (s)")
+    axis.set_ylabel("mean normalised score")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

@@ -1,0 +1,119 @@
+"""Running each (system, dataset, seed, budget) in its own process, resumably.
+
+A job runs ``python -m benchmarks.runner`` in a child process with every
+thread pool limited to one thread, under a hard wall limit of
+``budget * 1.5 + 60`` seconds, so a hung or crashing peer cannot stop the run:
+its row records the error. Rows are appended to ``raw.csv`` as jobs finish;
+a rerun skips the jobs already there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+RAW_COLUMNS = [
+    "system", "dataset", "task", "seed", "budget", "status", "metric", "value", "readable", "const_value",
+    "wall_seconds", "n_trials", "incumbent_seconds", "error",
+]
+KEY = ["system", "dataset", "seed", "budget"]
+SINGLE_THREAD = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
+
+
+@dataclass
+class Job:
+    system: str
+    dataset: str
+    seed: int
+    budget: float
+    data_dir: str
+
+    @property
+    def hard_limit(self) -> float:
+        return self.budget * 1.5 + 60
+
+
+def run_job(job: Job) -> dict:
+    """Run one job in this process (the child side); returns its raw row."""
+    from benchmarks.protocol import constant_prediction, load_split, score
+    from benchmarks.systems import SYSTEMS, NotAvailable
+
+    row = {k: v for k, v in asdict(job).items() if k != "data_dir"}
+    split = load_split(job.data_dir, job.dataset, job.seed)
+    row.update(task=split.task, metric=split.metric, const_value=score(split, constant_prediction(split))[0])
+    system = SYSTEMS[job.system]
+    started = time.monotonic()
+    try:
+        output = system.run(split, job.budget, job.seed)
+        row["wall_seconds"] = time.monotonic() - started
+        row["value"], row["readable"] = score(split, output.prediction)
+        row.update(status="ok", n_trials=output.n_trials, incumbent_seconds=output.incumbent_seconds, error="")
+    except NotAvailable as reason:
+        row.update(status="not_available", error=str(reason), wall_seconds=time.monotonic() - started)
+    except Exception as error:  # a peer may fail in any way; the row records it
+        row.update(status="failed", error=f"{type(error).__name__}: {error}", wall_seconds=time.monotonic() - started)
+        traceback.print_exc()
+    return row
+
+
+def _child_environment(work: Path) -> dict:
+    env = dict(os.environ, **SINGLE_THREAD)
+    env["AUTOML_KB"] = str(work / "benchmark-kb.sqlite")  # never the user's own knowledge base
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def run_in_child(job: Job, work: Path) -> dict:
+    """Run ``job`` in a child process under its hard limit."""
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.runner", json.dumps(asdict(job))],
+            capture_output=True, text=True, timeout=job.hard_limit, env=_child_environment(work),
+        )
+    except subprocess.TimeoutExpired:
+        return {**_blank(job), "status": "timeout", "wall_seconds": time.monotonic() - started,
+                "error": f"killed at the hard limit of {job.hard_limit:.0f} s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr or "").strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+        return {**_blank(job), "status": "failed", "wall_seconds": time.monotonic() - started, "error": f"crashed: {tail[0]}"}
+    return json.loads(lines[-1])
+
+
+def _blank(job: Job) -> dict:
+    return {"system": job.system, "dataset": job.dataset, "seed": job.seed, "budget": job.budget}
+
+
+def run_all(jobs: list[Job], raw_path: Path, progress: bool = True) -> pd.DataFrame:
+    """Run every job not yet in ``raw_path``, appending rows as they finish."""
+    raw_path.parent.mkdir(parents=True, exist_ok=True)
+    done = set()
+    if raw_path.exists():
+        existing = pd.read_csv(raw_path)
+        done = set(map(tuple, existing[KEY].astype(str).to_numpy()))
+    todo = [j for j in jobs if (j.system, j.dataset, str(j.seed), str(float(j.budget))) not in done]
+    expected = sum(j.budget if j.budget else 5 for j in todo) + 3 * len(todo)
+    with tqdm(total=round(expected), desc="benchmark", unit="s", disable=not progress) as bar:
+        for job in todo:
+            bar.set_postfix_str(f"{job.system} {job.dataset} {job.budget:g}s")
+            row = run_in_child(job, raw_path.parent)
+            frame = pd.DataFrame([{c: row.get(c) for c in RAW_COLUMNS}])
+            frame.to_csv(raw_path, mode="a", header=not raw_path.exists(), index=False)
+            bar.update(round(job.budget + 3))
+    return pd.read_csv(raw_path)
+
+
+if __name__ == "__main__":
+    result = run_job(Job(**json.loads(sys.argv[1])))
+    print(json.dumps(result, default=float), flush=True)
