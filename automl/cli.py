@@ -75,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--jobs", type=int, default=1)
     build.add_argument("--trial-time", type=float, default=60.0, help="per-run time limit in seconds")
     build.add_argument("--kb", required=True, help="the knowledge base file to create or extend")
+    openml = kb_commands.add_parser("import-openml", help="import tasks, qualities and run histories from OpenML")
+    openml.add_argument("--tasks", nargs="+", type=int, required=True, help="OpenML task ids")
+    openml.add_argument("--flows", nargs="+", type=int, help="only runs of these flows")
+    openml.add_argument("--metric", default="area_under_roc_curve", help="OpenML evaluation measure (default area_under_roc_curve)")
+    openml.add_argument("--datasets", nargs="+", type=int, help="also download these datasets and compute our meta-features")
+    openml.add_argument("--max-runs", type=int, default=10_000, help="runs per task, at most")
+    openml.add_argument("--kb", help="the base to add to (default: yours)")
     export = kb_commands.add_parser("export", help="write a knowledge base as Parquet files")
     export.add_argument("--kb", required=True)
     export.add_argument("--out", required=True, help="a directory")
@@ -191,6 +198,16 @@ def _kb(args: argparse.Namespace) -> None:
               f"{len(report.failed_datasets)} failed to load, {report.seconds:.0f} s")
         for name, error in report.failed_datasets.items():
             print(f"  {name}: {error}")
+    elif args.kb_command == "import-openml":
+        from metaknowledge.openml_import import import_openml
+        from metaknowledge.shipped import user_kb_path
+
+        report = import_openml(
+            KnowledgeBase(user_kb_path(args.kb)), args.tasks, flows=args.flows, metric=args.metric,
+            datasets=args.datasets, max_runs=args.max_runs,
+        )
+        print(f"imported {len(report.tasks)} tasks: {report.mapped_runs} runs mapped onto our learners, "
+              f"{report.foreign_runs} kept as foreign runs; our meta-features for datasets {report.described_datasets}")
     elif args.kb_command == "export":
         print(f"exported to {KnowledgeBase(args.kb, readonly=True).export(args.out)}")
     elif args.kb_command == "merge":
@@ -199,13 +216,16 @@ def _kb(args: argparse.Namespace) -> None:
         added = target.import_export(source) if source.is_dir() else target.merge(KnowledgeBase(source, readonly=True))
         print(f"added {added}")
     else:
-        raise SystemExit("automl kb: choose one of info, build, export, merge (see automl kb --help)")
+        raise SystemExit("automl kb: choose one of info, build, import-openml, export, merge (see automl kb --help)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``automl`` console script."""
     from automl.errors import AutoMLError
     from metaknowledge.store import KnowledgeBaseError
+
+    def offline(error: Exception) -> bool:
+        return "ConnectionError" in type(error).__name__ or "OpenMLServer" in type(error).__name__
 
     parser = _parser()
     args = parser.parse_args(argv)
@@ -215,8 +235,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         handlers[args.command](args)
-    except (AutoMLError, KnowledgeBaseError, FileNotFoundError) as error:
+    except (AutoMLError, KnowledgeBaseError, FileNotFoundError, ImportError) as error:
         print(f"automl {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        if not offline(error):
+            raise
+        print(f"automl {args.command}: error: could not reach OpenML ({type(error).__name__}: {error}); "
+              "this needs internet access", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

@@ -326,7 +326,7 @@ def clean_labels(y: pd.Series) -> pd.Series:
     kinds = {type(v) for v in values}
     if len(kinds) > 1 and not all(issubclass(k, (int, float, np.number, bool, np.bool_)) for k in kinds):
         return values.astype(str)
-    if pd.api.types.is_float_dtype(values) and np.all(np.mod(values.to_numpy(), 1) == 0):
+    if pd.api.types.is_float_dtype(values) and np.all(np.isfinite(values)) and np.all(np.mod(values.to_numpy(), 1) == 0):
         return values.astype(np.int64)
     return values
 

@@ -16,6 +16,7 @@ from typing import Any
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.pipeline import Pipeline
 
+from automl import writeback
 from automl.backends.base import SearchPlan
 from automl.backends.optuna_backend import OptunaBackend
 from automl.budget import Budget, check_budget
@@ -27,6 +28,7 @@ from automl.metrics import Metric, get_metric
 from automl.model import AutoModel, SearchSummary
 from automl.progress import SearchProgress, log_level
 from automl.worker import WorkerPool
+from metaknowledge.features import extract
 from searchspaces import Config, Learner, joint_space, resolve_learners
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,8 @@ def fit(
     sampler: Any = "tpe",
     pruner: Any = "auto",
     seed: int = 0,
+    remember: bool = True,
+    kb: str | None = None,
     verbose: int = 1,
 ) -> AutoModel:
     """Search learners and hyperparameters for ``data``; return the best model, refitted.
@@ -80,6 +84,10 @@ def fit(
     learner's default. ``storage`` (an SQLite path or database URL) keeps every
     finished trial; calling ``fit`` again with it resumes the search.
 
+    Knowledge: unless ``remember=False``, the dataset's meta-features and the
+    trials are appended to the user's knowledge base (``kb``, else
+    ``$AUTOML_KB``, else the user cache directory).
+
     >>> import automl
     >>> from sklearn.datasets import load_breast_cancer
     >>> model = automl.fit(load_breast_cancer(), time_budget=10, verbose=0)  # doctest: +SKIP
@@ -94,6 +102,7 @@ def fit(
     with log_level(verbose):
         dataset = load_dataset(data, y, target=target, task=task, categorical=categorical)
         chosen_metric = get_metric(metric, dataset.task)
+        meta_features = describe(dataset, seed) if remember else None
         evaluator = _make_evaluator(dataset, chosen_metric, learners, space, resampling, n_folds, time_budget, seed)
         plan = SearchPlan(
             space=joint_space({name: learner.space for name, learner in evaluator.learners.items()}),
@@ -109,7 +118,15 @@ def fit(
             sorted(evaluator.learners), evaluator.resampling,
         )
         results = _search(backend, plan, evaluator, budget, verbose)
-        return _final_model(evaluator, results, budget, backend, memory_limit)
+        model = _final_model(evaluator, results, budget, backend, memory_limit)
+        if remember:
+            writeback.remember(dataset, chosen_metric.name, results, meta_features, kb)
+        return model
+
+
+def describe(dataset: Dataset, seed: int = 0) -> dict[str, float]:
+    """The dataset's meta-features (see :mod:`metaknowledge.features`)."""
+    return extract(dataset.X, dataset.encoded_target(), dataset.task, dataset.categorical, seed=seed)
 
 
 def _make_evaluator(
@@ -159,9 +176,10 @@ def _initial_configs(
     """
     by_cost = sorted(learners.values(), key=lambda learner: learner.cost)
     initial: list[tuple[Config, str]] = []
-    for config, origin in [(l.low_cost_config(), "default") for l in by_cost] + [(l.default_config(), "default") for l in by_cost]:
+    cheap_then_default = [learner.low_cost_config() for learner in by_cost] + [learner.default_config() for learner in by_cost]
+    for config in cheap_then_default:
         if all(config != seen for seen, _ in initial):
-            initial.append((config, origin))
+            initial.append((config, "default"))
     for item in extra or ():
         config = item if isinstance(item, Config) else Config.from_dict(item)
         if config.learner not in learners:

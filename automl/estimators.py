@@ -46,6 +46,8 @@ class _AutoMLEstimator(BaseEstimator):
         study_name: str | None = None,
         pruner: Any = "auto",
         seed: int = 0,
+        remember: bool = True,
+        kb: str | None = None,
         verbose: int = 0,
     ):
         self.time_budget = time_budget
@@ -63,6 +65,8 @@ class _AutoMLEstimator(BaseEstimator):
         self.study_name = study_name
         self.pruner = pruner
         self.seed = seed
+        self.remember = remember
+        self.kb = kb
         self.verbose = verbose
 
     def fit(self, X: Any, y: Any) -> _AutoMLEstimator:

@@ -58,6 +58,7 @@ class TrialResult:
     wall_seconds: float = 0.0  # as seen by the backend, limits included
     finished_at: float = 0.0  # seconds since the search started
     node: str = ""  # where it ran (Ray backends)
+    resumed: bool = False  # loaded from storage, not run by this search
 
     @property
     def ok(self) -> bool:

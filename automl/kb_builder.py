@@ -21,11 +21,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from automl.data import Dataset, load_dataset
+from automl.engine import describe
 from automl.evaluation import PRUNED, Evaluator, Resampling
 from automl.metrics import get_metric
 from automl.worker import WorkerPool
 from metaknowledge.candidates import candidate_set
-from metaknowledge.features import EXTRACTOR_VERSION, extract
+from metaknowledge.features import EXTRACTOR_VERSION
 from metaknowledge.store import KnowledgeBase, Run
 from searchspaces import Config, get_learner
 
@@ -77,7 +78,7 @@ def record_meta_features(kb: KnowledgeBase, name: str, dataset: Dataset, seed: i
     if kb.has_meta_features(name, EXTRACTOR_VERSION):
         return
     started = time.perf_counter()
-    values = extract(dataset.X, dataset.encoded_target(), dataset.task, dataset.categorical, seed=seed)
+    values = describe(dataset, seed)
     kb.set_meta_features(name, EXTRACTOR_VERSION, values, seconds=time.perf_counter() - started)
 
 

@@ -11,8 +11,8 @@ command skips finished jobs. See ../shared/BENCHMARK.md for the protocol.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 

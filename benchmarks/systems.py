@@ -9,8 +9,8 @@ and when its final incumbent was found. All run single-threaded.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -52,8 +52,10 @@ def _predict(model, split: Split, X: pd.DataFrame) -> np.ndarray:
 def _ours(split: Split, budget: float, seed: int, warm_start: bool) -> Output:
     import automl
 
-    options = {"warm_start": warm_start, "remember": False} if _engine_has_warm_start() else {}
-    if warm_start and not options:
+    options: dict = {"remember": False}  # benchmark runs never teach the engine about the test datasets
+    if _engine_has_warm_start():
+        options["warm_start"] = warm_start
+    elif warm_start:
         raise NotAvailable("this engine has no warm start yet (the meta-knowledge issues are not done)")
     model = automl.fit(
         split.X_train, split.y_train, task=split.kind, categorical=split.categorical, metric=split.metric,

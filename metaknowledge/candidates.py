@@ -51,7 +51,7 @@ def space_filling(learner: Learner, n: int, seed: int) -> list[Config]:
 
 
 def allocate(total: int, learners: Sequence[Learner]) -> dict[str, int]:
-    """How many candidates each learner gets (at least one each)."""
+    """How many candidates each learner gets: ``total`` in all, but at least one each."""
     weights = np.array([SHARES.get(learner.name, DEFAULT_SHARE) for learner in learners])
     raw = weights / weights.sum() * total
     counts = np.maximum(1, np.floor(raw)).astype(int)

@@ -64,6 +64,14 @@ class Param:
         """Map ``u`` in [0, 1) onto the domain (for space-filling designs)."""
         raise NotImplementedError
 
+    def to_unit(self, value: Any) -> float:
+        """Where ``value`` lies in [0, 1] (the inverse of :meth:`from_unit`, up to rounding)."""
+        raise NotImplementedError
+
+    def narrowed(self, values: list[Any], margin: float) -> Param:
+        """A copy whose domain just covers ``values``, widened by ``margin`` (a share of the unit range)."""
+        raise NotImplementedError
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "name": self.name}
         for key, value in self._domain().items():
@@ -123,6 +131,15 @@ class Float(Param):
     def sample(self, rng: np.random.Generator) -> float:
         return self.from_unit(rng.random())
 
+    def to_unit(self, value: Any) -> float:
+        if self.log:
+            return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (value - self.low) / (self.high - self.low)
+
+    def narrowed(self, values: list[Any], margin: float) -> Float:
+        low, high = _unit_box(self, values, max(margin, 1e-3))
+        return _replace(self, low=self.from_unit(low), high=self.from_unit(high))
+
     def _domain(self) -> dict[str, Any]:
         return {"low": self.low, "high": self.high, "log": self.log}
 
@@ -157,6 +174,19 @@ class Int(Param):
     def sample(self, rng: np.random.Generator) -> int:
         return self.from_unit(rng.random())
 
+    def to_unit(self, value: Any) -> float:
+        if self.log:
+            low = self.low - 0.5 if self.low > 0.5 else self.low
+            return (math.log(value) - math.log(low)) / (math.log(self.high + 0.5) - math.log(low))
+        return (value - self.low + 0.5) / (self.high - self.low + 1)
+
+    def narrowed(self, values: list[Any], margin: float) -> Int:
+        low, high = _unit_box(self, values, margin)
+        new_low, new_high = self.from_unit(low), self.from_unit(min(high, 1.0 - 1e-9))
+        if new_low >= new_high:  # a single value: keep a valid two-value range around it
+            new_low, new_high = (new_low, new_low + 1) if new_low < self.high else (new_low - 1, new_low)
+        return _replace(self, low=new_low, high=new_high)
+
     def _domain(self) -> dict[str, Any]:
         return {"low": self.low, "high": self.high, "log": self.log}
 
@@ -189,8 +219,33 @@ class Categorical(Param):
     def sample(self, rng: np.random.Generator) -> Value:
         return self.choices[int(rng.integers(len(self.choices)))]
 
+    def to_unit(self, value: Any) -> float:
+        return (self.choices.index(value) + 0.5) / len(self.choices)
+
+    def narrowed(self, values: list[Any], margin: float) -> Categorical:
+        kept = tuple(c for c in self.choices if c in values) or self.choices
+        default = self.default if self.default in kept else kept[0]
+        return _replace(self, choices=kept, default=default, low_cost=self.low_cost if self.low_cost in kept else None)
+
     def _domain(self) -> dict[str, Any]:
         return {"choices": self.choices}
+
+
+def _unit_box(param: Param, values: list[Any], margin: float) -> tuple[float, float]:
+    units = [param.to_unit(v) for v in values]
+    return max(0.0, min(units) - margin), min(1.0, max(units) + margin)
+
+
+def _replace(param: Param, **changes: Any) -> Any:
+    """A copy with new domain values; default and low_cost are dropped when they fall outside."""
+    data = {k: v for k, v in param.__dict__.items() if k != "kind"}
+    data.update(changes)
+    clone = type(param)(**data | {"default": None, "low_cost": None})
+    for key in ("default", "low_cost"):
+        value = data.get(key)
+        if value is not None and clone.contains(value):
+            object.__setattr__(clone, key, value)
+    return clone
 
 
 _KINDS: dict[str, type[Param]] = {"float": Float, "int": Int, "categorical": Categorical}

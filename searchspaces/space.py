@@ -144,6 +144,18 @@ class SearchSpace:
         found.extend(f"{name!r} is not a parameter of this space" for name in sorted(unknown))
         return found
 
+    def narrowed(self, points: list[Mapping[str, Any]], margin: float = 0.1) -> SearchSpace:
+        """The region the given points occupy (each parameter's observed range or choices, plus ``margin``).
+
+        Parameters never active in ``points`` keep their full domain. Used for
+        search-space priors learned from task histories.
+        """
+        params = []
+        for param in self.params:
+            seen = [p[param.name] for p in points if param.name in p and param.contains(p[param.name])]
+            params.append(param.narrowed(seen, margin) if seen else param)
+        return SearchSpace(tuple(params), name=f"{self.name}-narrowed")
+
     def fingerprint(self) -> str:
         """A short hash of the space's definition: its version in stored histories."""
         text = json.dumps(self.to_dict(), sort_keys=True, default=str)

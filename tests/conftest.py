@@ -21,9 +21,10 @@ def pmlb_path(name: str) -> Path:
     return path
 
 
-@pytest.fixture
-def iris_path() -> Path:
-    return pmlb_path("iris")
+@pytest.fixture(autouse=True)
+def private_knowledge_base(tmp_path_factory, monkeypatch):
+    """Tests never read or write the user's own knowledge base."""
+    monkeypatch.setenv("AUTOML_KB", str(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
 
 
 @pytest.fixture

@@ -13,8 +13,10 @@ from automl.evaluation import Evaluator, Resampling, choose_resampling
 from automl.metrics import get_metric
 from searchspaces import Config, Learner, Preprocessing, SearchSpace
 
+THREE_FOLDS = Resampling("cv", 3)
 
-def evaluator_for(X, y, names, resampling=Resampling("cv", 3), **kwargs) -> Evaluator:
+
+def evaluator_for(X, y, names, resampling=THREE_FOLDS, **kwargs) -> Evaluator:
     dataset = load_dataset(X, y)
     learners = {name: searchspaces.get_learner(name, dataset.kind) for name in names}
     return Evaluator(dataset, get_metric(None, dataset.task), learners, resampling, **kwargs)

@@ -24,11 +24,24 @@ class SearchPlan:
     """The joint space to search and the configurations to evaluate first.
 
     ``initial`` pairs each configuration with its origin (``"default"``,
-    ``"warm:<method>"``, ...), which the leaderboard reports.
+    ``"warm:<method>"``, ...), which the leaderboard reports. ``priors`` maps a
+    learner to a narrowed region of its space: once the initial configurations
+    are used, a ``prior_share`` of new trials is drawn from those regions
+    (origin ``"prior"``) and the rest from the sampler over the full space, so
+    a wrong prior cannot trap the search.
     """
 
     space: SearchSpace
     initial: list[tuple[Config, str]] = field(default_factory=list)
+    priors: dict[str, SearchSpace] = field(default_factory=dict)
+    prior_share: float = 0.5
+
+    def draw_from_priors(self, rng) -> Config | None:
+        """A configuration from the priors, or None when this trial should come from the full space."""
+        if not self.priors or rng.random() >= self.prior_share:
+            return None
+        learner = list(self.priors)[int(rng.integers(len(self.priors)))]
+        return Config(learner, self.priors[learner].sample(rng))
 
 
 class Backend(ABC):

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.pruners import BasePruner, HyperbandPruner, MedianPruner, SuccessiveHalvingPruner
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
@@ -146,6 +147,7 @@ def stored_results(study: optuna.Study) -> list[TrialResult]:
         if RESULT_ATTR in trial.user_attrs:
             result = TrialResult.from_dict(json.loads(trial.user_attrs[RESULT_ATTR]))
             result.number = trial.number
+            result.resumed = True
             results.append(result)
     return results
 
@@ -222,12 +224,14 @@ class OptunaBackend(Backend):
                 study.enqueue_trial(flat_from_config(config), user_attrs={"origin": origin}, skip_if_exists=True)
         results: list[TrialResult] = list(previous)
         running: dict[int, optuna.Trial] = {}
+        rng = np.random.default_rng(self.seed)
         started = cache_hits = 0
         last_beat = time.monotonic()
         with WorkerPool(evaluator, self.n_jobs, self.memory_limit_mb) as pool:
             try:
                 while True:
                     while pool.idle and budget.can_start(started) and cache_hits < MAX_CACHE_HITS:
+                        self._maybe_enqueue_prior(study, plan, rng)
                         trial = study.ask()
                         config = config_from_flat(suggest(trial, plan.space))
                         cached = done.get(config.key())
@@ -264,6 +268,15 @@ class OptunaBackend(Backend):
                 for trial in running.values():
                     study.tell(trial, state=TrialState.FAIL)
         return results
+
+    @staticmethod
+    def _maybe_enqueue_prior(study: optuna.Study, plan: SearchPlan, rng: np.random.Generator) -> None:
+        """Once the initial configurations are used, sometimes put a draw from the priors next."""
+        if not plan.priors or study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return
+        config = plan.draw_from_priors(rng)
+        if config is not None:
+            study.enqueue_trial(flat_from_config(config), user_attrs={"origin": "prior"})
 
     def _reporter(self, trial: optuna.Trial):
         def report(step: int, value: float) -> bool:

@@ -1,0 +1,141 @@
+"""Leave-one-dataset-out evaluation of the warm starters on the knowledge base.
+
+    python -m benchmarks.warmstart [--kb corpus.sqlite]   # writes benchmarks/results/warmstart/
+
+For each task: remove its histories (and meta-features), fit every warm
+starter on the rest, let it rank that task's recorded candidates, and score
+the best of its first k suggestions, normalised within the task's candidates
+(1 = the best candidate, 0 = the median one, clipped at 0), for k = 1, 3, 5,
+10, 25. Baselines: random order (expected value), a static list (the
+configurations best on average over the other tasks), and each learner's
+default (ordered by how well defaults do on average).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from metaknowledge.features import EXTRACTOR_VERSION
+from metaknowledge.histories import Histories, best_of_first
+from metaknowledge.shipped import shipped_knowledge
+from metaknowledge.store import KnowledgeBase
+from metaknowledge.warmstart import Blend, GreedyPortfolio, LearnedRanker, NearestDatasets
+from searchspaces import get_learner, learner_names
+
+KS = (1, 3, 5, 10, 25)
+OUT = Path(__file__).resolve().parent / "results" / "warmstart"
+MIN_CANDIDATES = 50
+RANDOM_ORDERS = 50
+
+
+def _orders_for_task(task, histories, meta, kind, ranker_iterations):
+    """Each method's ranking of ``task``'s candidates, fitted without ``task``."""
+    rest = {kind: histories.without(task)}
+    table = meta.drop(index=task, errors="ignore")
+    row = histories.normalised.loc[task].dropna()
+    candidates = [histories.configs[c] for c in row.index]
+    query = meta.loc[task].to_dict()
+    task_type = histories.task_types[task]
+    fitted = {
+        "nearest": NearestDatasets().fit_histories(rest, table),
+        "portfolio": GreedyPortfolio().fit_histories(rest, table),
+        "ranker": LearnedRanker(max_iter=ranker_iterations).fit_histories(rest, table),
+    }
+    fitted["nearest+portfolio"] = Blend.of_fitted([fitted["nearest"], fitted["portfolio"]])
+    fitted["nearest+ranker"] = Blend.of_fitted([fitted["nearest"], fitted["ranker"]])
+    fitted["nearest+portfolio+ranker"] = Blend.of_fitted([fitted["nearest"], fitted["portfolio"], fitted["ranker"]])
+    orders = {name: [s.config.key() for s in m.suggest(query, task_type, k=max(KS), candidates=candidates)] for name, m in fitted.items()}
+    others = rest[kind].mean_score()
+    orders["static list"] = [c for c in others.index if c in row.index][: max(KS)]
+    defaults = [get_learner(n, kind).default_config().key() for n in learner_names(kind)]
+    orders["learner defaults"] = sorted([d for d in defaults if d in row.index], key=lambda d: -others.get(d, -1))
+    return row, orders
+
+
+def evaluate(knowledge, ranker_iterations: int = 150, progress: bool = True) -> pd.DataFrame:
+    meta = knowledge.meta_feature_table(EXTRACTOR_VERSION)
+    rows = []
+    for kind in ("classification", "regression"):
+        histories = Histories.from_knowledge(knowledge, kind, set(learner_names()))
+        tasks = [t for t in histories.normalised.index if t in meta.index and histories.normalised.loc[t].notna().sum() >= MIN_CANDIDATES]
+        for task in tqdm(tasks, desc=f"leave-one-out {kind}", disable=not progress):
+            started = time.perf_counter()
+            row, orders = _orders_for_task(task, histories, meta, kind, ranker_iterations)
+            rng = np.random.default_rng(0)
+            for method, order in orders.items():
+                for k, value in best_of_first(order, row, KS).items():
+                    rows.append({"task": task, "kind": kind, "method": method, "k": k, "score": value})
+            random_scores = [best_of_first(list(rng.permutation(row.index)), row, KS) for _ in range(RANDOM_ORDERS)]
+            for k in KS:
+                rows.append({"task": task, "kind": kind, "method": "random order", "k": k, "score": float(np.mean([r[k] for r in random_scores]))})
+            rows.append({"task": task, "kind": kind, "method": "_seconds", "k": 0, "score": time.perf_counter() - started})
+    return pd.DataFrame(rows)
+
+
+def write(results: pd.DataFrame, out: Path) -> pd.DataFrame:
+    out.mkdir(parents=True, exist_ok=True)
+    results.to_csv(out / "per_task.csv", index=False)
+    scored = results[results["method"] != "_seconds"]
+    table = scored.pivot_table(index="method", columns="k", values="score", aggfunc="mean").sort_values(max(KS), ascending=False)
+    by_kind = scored.pivot_table(index=["kind", "method"], columns="k", values="score", aggfunc="mean")
+    methods = [m for m in table.index if m not in ("random order", "static list", "learner defaults")]
+    best = table.loc[methods, [1, 3, 5, 10]].mean(axis=1).idxmax()
+    n_tasks = scored["task"].nunique()
+    lines = [
+        "# Warm start: leave-one-dataset-out", "",
+        f"{n_tasks} tasks of the knowledge base with at least {MIN_CANDIDATES} recorded candidates. For each, every method "
+        "is fitted on the other tasks and ranks this task's candidates; the cell is the mean over tasks of the best "
+        "normalised score among its first k suggestions (1 = the task's best candidate, 0 = its median, clipped at 0).", "",
+        "| method | " + " | ".join(f"k={k}" for k in KS) + " |", "|---|" + "---|" * len(KS),
+    ]
+    for method, values in table.iterrows():
+        lines.append(f"| {method} | " + " | ".join(f"{values[k]:.3f}" for k in KS) + " |")
+    lines += ["", "By task kind:", "", "| kind | method | " + " | ".join(f"k={k}" for k in KS) + " |", "|---|---|" + "---|" * len(KS)]
+    for (kind, method), values in by_kind.iterrows():
+        lines.append(f"| {kind} | {method} | " + " | ".join(f"{values[k]:.3f}" for k in KS) + " |")
+    lines += ["", f"Best method over k = 1..10 (mean): **{best}** — the engine's default warm starter."]
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    _plot(table, out / "curves.png")
+    print("\n".join(lines))
+    return table
+
+
+def _plot(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for method, values in table.iterrows():
+        style = "--" if method in ("random order", "static list", "learner defaults") else "-"
+        axis.plot(list(KS), [values[k] for k in KS], style, marker="o", label=method)
+    axis.set_xscale("log")
+    axis.set_xticks(list(KS), [str(k) for k in KS])
+    axis.set_xlabel("k (configurations tried)")
+    axis.set_ylabel("best normalised score among the first k")
+    axis.set_title("Warm start, leave-one-dataset-out")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kb", help="a knowledge base file (default: the shipped knowledge)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    knowledge = KnowledgeBase(args.kb, readonly=True).snapshot() if args.kb else shipped_knowledge()
+    write(evaluate(knowledge), args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Task histories in the form warm starters learn from: normalised score matrices.
+
+Raw scores are not comparable across tasks (an AUC of 0.8 may be the best on
+one task and poor on another; some metrics are better low), so each task's
+scores are normalised among its own candidates: 1 = the task's best
+configuration, 0 = its median one, worse than the median clipped to 0. This
+is also how warm-start suggestions are judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from metaknowledge.snapshot import Knowledge
+from searchspaces import Config
+
+# Metrics whose lower values are better; every other metric is better high.
+# (tests/test_histories.py checks this agrees with automl.metrics.)
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mse", "mae", "root_mean_squared_error", "mean_absolute_error"})
+KINDS = {"binary": "classification", "multiclass": "classification", "regression": "regression"}
+
+
+def normalise(scores: pd.Series, metric: str) -> pd.Series:
+    """One task's scores mapped to [0, 1]: 1 = best, 0 = median or worse."""
+    values = scores.astype(float)
+    if metric in LOWER_IS_BETTER:
+        values = -values
+    best, median = values.max(), values.median()
+    if not np.isfinite(best):
+        return values * np.nan
+    if best - median <= 1e-12:
+        return (values >= best - 1e-12).astype(float)
+    return ((values - median) / (best - median)).clip(lower=0.0)
+
+
+@dataclass
+class Histories:
+    """Normalised scores (tasks x configurations) of one task kind, and what is known about the rows and columns."""
+
+    kind: str
+    normalised: pd.DataFrame  # index: task name, columns: config id
+    task_types: pd.Series  # task name -> binary / multiclass / regression
+    configs: dict[str, Config]
+
+    @classmethod
+    def from_knowledge(cls, knowledge: Knowledge, kind: str, learners: set[str] | None = None) -> Histories:
+        """Histories of every task of ``kind`` in ``knowledge`` (foreign and unknown learners left out)."""
+        tasks = knowledge.tasks
+        tasks = tasks[tasks["task_type"].map(KINDS) == kind]
+        configs = {cid: c for cid, c in knowledge.configs_by_id().items() if learners is None or c.learner in learners}
+        runs = knowledge.successful_runs()
+        runs = runs[runs["task"].isin(tasks["name"]) & runs["config_id"].isin(configs.keys())]
+        metric_of = tasks.set_index("name")["metric"]
+        runs = runs[runs["metric"] == runs["task"].map(metric_of)]
+        mean = runs.groupby(["task", "config_id"])["score"].mean().unstack()
+        normalised = pd.DataFrame(
+            {task: normalise(mean.loc[task].dropna(), metric_of[task]) for task in mean.index}
+        ).T.reindex(columns=mean.columns)
+        normalised.index.name = "task"
+        used = {cid: configs[cid] for cid in normalised.columns}
+        return cls(kind, normalised, tasks.set_index("name")["task_type"].reindex(normalised.index), used)
+
+    def without(self, task: str) -> Histories:
+        return Histories(self.kind, self.normalised.drop(index=task, errors="ignore"), self.task_types.drop(task, errors="ignore"), self.configs)
+
+    def mean_score(self) -> pd.Series:
+        """Each configuration's average normalised score over the tasks that ran it (best first)."""
+        return self.normalised.mean(axis=0).sort_values(ascending=False)
+
+
+def best_of_first(order: list[str], normalised_row: pd.Series, ks: tuple[int, ...]) -> dict[int, float]:
+    """The best normalised score among the first k configurations of ``order``, for each k."""
+    known = [normalised_row.get(cid, np.nan) for cid in order]
+    out = {}
+    for k in ks:
+        head = [v for v in known[:k] if np.isfinite(v)]
+        out[k] = float(max(head)) if head else 0.0
+    return out

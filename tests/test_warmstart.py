@@ -1,0 +1,125 @@
+"""Warm starters learn from task histories; their suggestions follow the meta-features."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl import metrics
+from metaknowledge.features import EXTRACTOR_VERSION
+from metaknowledge.histories import LOWER_IS_BETTER, Histories, best_of_first, normalise
+from metaknowledge.snapshot import Knowledge
+from metaknowledge.warmstart import (
+    METHODS,
+    Blend,
+    ConfigEncoder,
+    GreedyPortfolio,
+    NearestDatasets,
+    make_warm_starter,
+    priors,
+)
+from searchspaces import Config, get_learner
+
+LINEAR = [Config("linear", {"C": c, "class_weight": None}) for c in (0.01, 0.1, 1.0, 10.0)]
+FOREST = [Config("random_forest", {"n_estimators": n, "max_features": "sqrt", "min_samples_leaf": 1, "bootstrap": True, "criterion": "gini"}) for n in (16, 64, 256)]
+
+
+def synthetic_knowledge(n_tasks: int = 24, seed: int = 0) -> Knowledge:
+    """Tasks whose 'width' meta-feature decides whether linear models or forests win."""
+    rng = np.random.default_rng(seed)
+    tasks, meta, runs = [], [], []
+    for i in range(n_tasks):
+        name = f"t{i}"
+        wide = i % 2 == 0
+        tasks.append({"name": name, "source": "corpus", "task_type": "binary", "metric": "roc_auc", "n_rows": 100, "n_features": 5, "n_classes": 2, "status": "ok"})
+        meta.append({"task": name, "version": EXTRACTOR_VERSION, "source": "automl", "seconds": 0.1,
+                     "features": json.dumps({"width": (5.0 if wide else -5.0) + rng.normal(), "noise": rng.normal()})})
+        for config in LINEAR + FOREST:
+            good = (config.learner == "linear") == wide
+            score = 0.9 if good else 0.6
+            if config.learner == "linear":
+                score += 0.01 * np.log10(config.params["C"])  # stronger C is slightly better
+            runs.append({"run_key": f"{name}-{config.key()}", "task": name, "config_id": config.key(), "metric": "roc_auc",
+                         "fold_scores": "[]", "score": score + rng.normal(scale=0.002), "fit_seconds": 0.1, "status": "ok",
+                         "error": "", "origin": "test", "created": 0.0, "engine_version": ""})
+    configs = [{"config_id": c.key(), "learner": c.learner, "params": json.dumps(dict(c.params)), "space_version": ""} for c in LINEAR + FOREST]
+    return Knowledge(pd.DataFrame(tasks), pd.DataFrame(meta), pd.DataFrame(configs), pd.DataFrame(runs))
+
+
+def test_the_lower_is_better_list_agrees_with_the_metrics_module():
+    for metric in metrics.METRICS.values():
+        assert (metric.name in LOWER_IS_BETTER) == (not metric.greater_is_better), metric.name
+
+
+def test_normalisation_maps_best_to_one_and_median_to_zero():
+    scores = pd.Series([0.5, 0.6, 0.7, 0.8, 0.9])
+    assert normalise(scores, "roc_auc").tolist() == pytest.approx([0, 0, 0, 0.5, 1])
+    assert normalise(pd.Series([3.0, 2.0, 1.0]), "rmse").tolist() == pytest.approx([0, 0, 1])
+    assert best_of_first(["a", "b"], pd.Series({"a": 0.2, "b": 0.9}), (1, 2)) == {1: 0.2, 2: 0.9}
+
+
+def test_histories_are_per_kind_and_normalised_per_task():
+    histories = Histories.from_knowledge(synthetic_knowledge(), "classification")
+    assert histories.normalised.shape == (24, 7)
+    assert np.allclose(histories.normalised.max(axis=1), 1.0)
+    assert Histories.from_knowledge(synthetic_knowledge(), "regression").normalised.empty
+
+
+@pytest.mark.parametrize("method", ["nearest", "ranker", "nearest+ranker"])
+def test_learning_methods_follow_the_meta_features(method):
+    starter = make_warm_starter(method).fit(synthetic_knowledge())
+    wide = starter.suggest({"width": 5.0, "noise": 0.0}, "binary", k=3)
+    narrow = starter.suggest({"width": -5.0, "noise": 0.0}, "binary", k=3)
+    assert [s.config.learner for s in wide] == ["linear"] * 3
+    assert [s.config.learner for s in narrow] == ["random_forest"] * 3
+    assert wide[0].config == LINEAR[-1]  # the strongest C ranks first
+    assert wide[0].method == starter.name
+
+
+def test_the_portfolio_covers_both_kinds_of_task_first():
+    starter = GreedyPortfolio().fit(synthetic_knowledge())
+    first_two = {s.config.learner for s in starter.suggest({"width": 0.0}, "binary", k=2)}
+    assert first_two == {"linear", "random_forest"}
+
+
+def test_suggestions_respect_learners_and_candidates():
+    starter = NearestDatasets().fit(synthetic_knowledge())
+    only_forests = starter.suggest({"width": 5.0}, "binary", k=10, learners=["random_forest"])
+    assert {s.config.learner for s in only_forests} == {"random_forest"} and len(only_forests) == 3
+    pool = FOREST[:2]
+    assert {s.config for s in starter.suggest({"width": 5.0}, "binary", k=10, candidates=pool)} == set(pool)
+    assert starter.suggest({"width": 5.0}, "regression", k=3) == []
+
+
+def test_the_ranker_scores_configurations_nobody_ran():
+    starter = make_warm_starter("ranker").fit(synthetic_knowledge())
+    unseen = [Config("linear", {"C": 3.0, "class_weight": None}), FOREST[0]]
+    ranked = starter.suggest({"width": 5.0}, "binary", k=2, candidates=unseen)
+    assert ranked[0].config.learner == "linear"
+
+
+def test_config_encoding_is_fixed_length_and_marks_inactive_parameters():
+    encoder = ConfigEncoder([get_learner("linear", "classification"), get_learner("random_forest", "classification")])
+    rows = encoder.encode([LINEAR[0], FOREST[0]])
+    assert rows.shape[0] == 2 and rows[0, 0] == 1.0 and rows[1, 1] == 1.0
+    assert (rows[0, 2:] == -1).sum() == len(get_learner("random_forest", "classification").space)
+
+
+def test_priors_narrow_each_suggested_learners_space():
+    starter = make_warm_starter("nearest").fit(synthetic_knowledge())
+    found = priors(starter.suggest({"width": 5.0}, "binary", k=3), "classification", margin=0.05)
+    assert set(found) == {"linear"}
+    c_range = found["linear"]["C"]
+    assert 0.01 < c_range.low < 1.0 and 1.0 < c_range.high < 100.0
+
+
+def test_blends_combine_fitted_parts_without_refitting():
+    knowledge = synthetic_knowledge()
+    parts = [NearestDatasets().fit(knowledge), GreedyPortfolio().fit(knowledge)]
+    blend = Blend.of_fitted(parts)
+    assert blend.name == "nearest+portfolio"
+    assert len(blend.suggest({"width": 5.0}, "binary", k=4)) == 4
+    assert set(METHODS) >= {"nearest", "portfolio", "ranker", "nearest+portfolio"}
