@@ -8,7 +8,7 @@
 
 import logging
 
-from automl.engine import fit
+from automl.engine import fit, zero_shot
 from automl.errors import AutoMLError, ConfigError, DataError, ModelFileError, SearchFailed
 from automl.estimators import AutoMLClassifier, AutoMLRegressor
 from automl.model import AutoModel, load
@@ -28,4 +28,5 @@ __all__ = [
     "SearchFailed",
     "fit",
     "load",
+    "zero_shot",
 ]

@@ -19,10 +19,13 @@ EXAMPLES = """examples:
   automl fit sklearn:breast_cancer --time 30 --test-size 0.25
   automl fit train.csv --target label --time 60 --out model.pkl
   automl fit ../shared/datasets/pmlb/adult.tsv.gz --time 30 --storage runs.db   # rerun to resume
+  automl worker train.csv --target label --storage runs.db --study s1 --time 600 &   # more processes, one study
+  automl fit train.csv --target label --storage runs.db --study s1 --time 600 --backend ray --address auto
   automl predict model.pkl new_rows.csv --out predictions.csv --proba
   automl info model.pkl
   automl kb info
   automl kb build --datasets ../shared/datasets/pmlb --configs 150 --kb corpus.sqlite
+  automl bench --names peers --systems ours flaml hgb_default const --budgets 10 30 --out results/
 """
 
 
@@ -48,10 +51,26 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", default="model.pkl", help="where to write the model (default model.pkl)")
     fit.add_argument("--storage", help="an SQLite file or database URL to keep trials in (rerun to resume)")
     fit.add_argument("--study", help="study name inside the storage")
-    fit.add_argument("--jobs", type=int, default=1, help="trials run in parallel (default 1)")
+    fit.add_argument("--jobs", type=int, default=1, help="trials run in parallel worker processes (default 1)")
+    fit.add_argument("--backend", default="optuna", choices=["optuna", "ray", "ray-tune"], help="where trials run (default optuna)")
+    fit.add_argument("--address", help="Ray cluster: auto, host:port or ray://host:port (default: a local one)")
+    fit.add_argument("--max-concurrent", type=int, help="Ray: trials at once, at most")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("-v", "--verbose", action="count", default=1, help="-v: log every trial")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    worker = commands.add_parser("worker", help="add trials to a shared study (several processes or machines; no model)")
+    worker.add_argument("data", help="the same data the final 'automl fit' gets")
+    worker.add_argument("--storage", required=True, help="database URL (postgresql://...), SQLite file or journal file")
+    worker.add_argument("--study", required=True, help="the shared study's name")
+    worker.add_argument("--target", help="the label column")
+    worker.add_argument("--task", choices=["classification", "regression"])
+    worker.add_argument("--time", type=float, default=60.0, help="seconds to search (default 60)")
+    worker.add_argument("--trials", type=int, help="stop after this many trials")
+    worker.add_argument("--metric")
+    worker.add_argument("--learners", nargs="+")
+    worker.add_argument("--seed", type=int, help="sampler seed (default: random, so workers explore differently)")
+    worker.add_argument("-q", "--quiet", action="store_true")
 
     predict = commands.add_parser("predict", help="predict with a saved model")
     predict.add_argument("model", help="a model file written by 'automl fit'")
@@ -85,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     export = kb_commands.add_parser("export", help="write a knowledge base as Parquet files")
     export.add_argument("--kb", required=True)
     export.add_argument("--out", required=True, help="a directory")
+    commands.add_parser("bench", help="the peer benchmark (python -m benchmarks.peers), with all its options", add_help=False)
     merge = kb_commands.add_parser("merge", help="add another base (SQLite file or export directory) to a base")
     merge.add_argument("source")
     merge.add_argument("--kb", required=True, help="the base to add to")
@@ -123,7 +143,8 @@ def _fit(args: argparse.Namespace) -> None:
     model = automl.fit(
         X, y, task=dataset.kind, metric=args.metric, time_budget=args.time, n_trials=args.trials,
         learners=args.learners, space=args.space, storage=args.storage, study_name=args.study,
-        n_jobs=args.jobs, seed=args.seed, verbose=0 if args.quiet else args.verbose,
+        n_jobs=args.jobs, backend=args.backend, address=args.address, max_concurrent=args.max_concurrent,
+        seed=args.seed, verbose=0 if args.quiet else args.verbose,
     )
     print(f"\n{model}\n")
     _print_leaderboard(model.leaderboard())
@@ -134,6 +155,21 @@ def _fit(args: argparse.Namespace) -> None:
         print(f"\nheld-out test ({len(y_test)} rows): {model.metric} = {value:.4f}, {extra} = {readable:.4f}")
     path = model.save(args.out)
     print(f"\nmodel written to {path}")
+
+
+def _worker(args: argparse.Namespace) -> None:
+    import random
+
+    from automl.engine import work
+
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    results = work(
+        args.data, target=args.target, task=args.task, storage=args.storage, study_name=args.study,
+        time_budget=args.time, n_trials=args.trials, metric=args.metric, learners=args.learners, seed=seed,
+        verbose=0 if args.quiet else 1,
+    )
+    ok = [r for r in results if r.ok]
+    print(f"worker added {len(results)} trials ({len(ok)} succeeded) to study {args.study!r}")
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -176,12 +212,12 @@ def _kb(args: argparse.Namespace) -> None:
     from metaknowledge.store import KnowledgeBase
 
     if args.kb_command == "info":
-        from metaknowledge.shipped import SHIPPED, shipped_knowledge, user_kb_path
+        from metaknowledge.shipped import shipped_directory, shipped_knowledge, user_kb_path
 
         if args.kb:
             print(json.dumps(KnowledgeBase(args.kb, readonly=True).info(), indent=2))
             return
-        print(json.dumps({"shipped": str(SHIPPED), **shipped_knowledge().info()}, indent=2))
+        print(json.dumps({"shipped": str(shipped_directory()), **shipped_knowledge().info()}, indent=2))
         user = user_kb_path()
         if user.exists():
             print(json.dumps(KnowledgeBase(user, readonly=True).info(), indent=2))
@@ -227,9 +263,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     def offline(error: Exception) -> bool:
         return "ConnectionError" in type(error).__name__ or "OpenMLServer" in type(error).__name__
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from benchmarks import peers
+
+        peers.main(argv[1:])
+        return 0
     parser = _parser()
     args = parser.parse_args(argv)
-    handlers = {"fit": _fit, "predict": _predict, "info": _info, "kb": _kb}
+    handlers = {"fit": _fit, "worker": _worker, "predict": _predict, "info": _info, "kb": _kb}
     if args.command not in handlers:
         parser.print_help()
         return 1

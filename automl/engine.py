@@ -8,6 +8,7 @@ search stops early enough to leave time for the final fit.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -17,16 +18,17 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.pipeline import Pipeline
 
 from automl import writeback
-from automl.backends.base import SearchPlan
+from automl.backends.base import Backend, SearchPlan
 from automl.backends.optuna_backend import OptunaBackend
 from automl.budget import Budget, check_budget
 from automl.data import Dataset, load_dataset
 from automl.errors import ConfigError, SearchFailed
-from automl.evaluation import Evaluator, TrialResult, choose_resampling
+from automl.evaluation import OK, Evaluator, TrialResult, choose_resampling
 from automl.leaderboard import best_result
 from automl.metrics import Metric, get_metric
 from automl.model import AutoModel, SearchSummary
 from automl.progress import SearchProgress, log_level
+from automl.warm import WarmStart, initial_count, plan_warm_start
 from automl.worker import WorkerPool
 from metaknowledge.features import extract
 from searchspaces import Config, Learner, joint_space, resolve_learners
@@ -58,11 +60,16 @@ def fit(
     trial_time_limit: float | None = None,
     memory_limit: float | None = None,
     n_jobs: int = 1,
+    backend: Any = "optuna",
+    address: str | None = None,
+    resources_per_trial: Mapping[str, float] | None = None,
+    max_concurrent: int | None = None,
     storage: Any = None,
     study_name: str | None = None,
     sampler: Any = "tpe",
     pruner: Any = "auto",
     seed: int = 0,
+    warm_start: bool | int = True,
     remember: bool = True,
     kb: str | None = None,
     verbose: int = 1,
@@ -84,49 +91,148 @@ def fit(
     learner's default. ``storage`` (an SQLite path or database URL) keeps every
     finished trial; calling ``fit`` again with it resumes the search.
 
-    Knowledge: unless ``remember=False``, the dataset's meta-features and the
-    trials are appended to the user's knowledge base (``kb``, else
-    ``$AUTOML_KB``, else the user cache directory).
+    Backend: ``"optuna"`` (in-process, ``n_jobs`` worker processes) or
+    ``"ray"`` (a Ray cluster: ``address`` is ``None`` for a local one,
+    ``"auto"``, ``"host:port"`` or ``"ray://host:port"``; ``resources_per_trial``
+    like ``{"cpu": 1, "gpu": 0}``; ``max_concurrent`` caps parallel trials);
+    ``"ray-tune"`` is plain Ray Tune, one Tune trial per configuration.
+
+    Knowledge: with ``warm_start`` (the default), the search starts with the
+    configurations meta-knowledge suggests for this dataset (``True``: as many
+    as the budget allows; a number: that many; ``False``: a cold start with
+    each learner's cheap and default points) and then samples part of its
+    trials under learned priors. Unless ``remember=False``, the dataset's
+    meta-features and the trials are appended to the user's knowledge base
+    (``kb``, else ``$AUTOML_KB``, else the user cache directory), which is read
+    together with the knowledge shipped with the package.
 
     >>> import automl
     >>> from sklearn.datasets import load_breast_cancer
     >>> model = automl.fit(load_breast_cancer(), time_budget=10, verbose=0)  # doctest: +SKIP
     >>> model.leaderboard().head()                                           # doctest: +SKIP
     """
+    return _run(dict(locals()), final=True)
+
+
+def work(data: Any, y: Any = None, *, storage: Any, study_name: str | None = None, **options: Any) -> list[TrialResult]:
+    """Search on a shared study without fitting a model: one of several worker processes.
+
+    Several ``work`` processes (``automl worker`` on the command line) and a
+    final ``fit`` given the same ``storage`` (a database URL, an SQLite file or
+    a journal file on one machine) and ``study_name`` share one Optuna study:
+    each adds trials, and the ``fit`` refits the best of all of them. Other
+    options are those of :func:`fit`; each worker should get its own ``seed``.
+    Returns this process's trials.
+    """
+    defaults = {name: p.default for name, p in inspect.signature(fit).parameters.items() if p.default is not p.empty}
+    unknown = set(options) - set(defaults)
+    if unknown:
+        raise ConfigError(f"unknown options for work: {sorted(unknown)}")
+    return _run({**defaults, **options, "data": data, "y": y, "storage": storage, "study_name": study_name}, final=False)
+
+
+def _run(args: dict[str, Any], final: bool) -> Any:
+    """The body of :func:`fit` (``final``) and :func:`work` (search only)."""
+    time_budget, n_trials, trial_time_limit = args["time_budget"], args["n_trials"], args["trial_time_limit"]
     check_budget(time_budget, n_trials)
     started = time.monotonic()
     if trial_time_limit is not None and not trial_time_limit > 0:
         raise ConfigError(f"trial_time_limit must be a positive number of seconds, got {trial_time_limit}")
     limit = trial_time_limit if trial_time_limit is not None else (time_budget * TRIAL_SHARE if time_budget else None)
     budget = Budget(time_budget, started=started, max_trials=n_trials, trial_time_limit=limit)
+    seed, remember, kb, verbose = args["seed"], args["remember"], args["kb"], args["verbose"]
     with log_level(verbose):
-        dataset = load_dataset(data, y, target=target, task=task, categorical=categorical)
-        chosen_metric = get_metric(metric, dataset.task)
-        meta_features = describe(dataset, seed) if remember else None
-        evaluator = _make_evaluator(dataset, chosen_metric, learners, space, resampling, n_folds, time_budget, seed)
+        dataset = load_dataset(args["data"], args["y"], target=args["target"], task=args["task"], categorical=args["categorical"])
+        chosen_metric = get_metric(args["metric"], dataset.task)
+        meta_features = describe(dataset, seed) if (remember or args["warm_start"]) else None
+        evaluator = _make_evaluator(dataset, chosen_metric, args["learners"], args["space"], args["resampling"],
+                                    args["n_folds"], time_budget, seed)
+        warm = _warm_start(args["warm_start"], meta_features, dataset, evaluator, time_budget, n_trials, kb)
         plan = SearchPlan(
             space=joint_space({name: learner.space for name, learner in evaluator.learners.items()}),
-            initial=_initial_configs(evaluator.learners, initial_configs),
+            initial=_initial_configs(evaluator.learners, args["initial_configs"], warm),
+            priors=warm.priors if warm is not None else {},
         )
-        backend = OptunaBackend(
-            storage=storage, study_name=study_name, sampler=sampler, pruner=pruner,
-            n_jobs=n_jobs, seed=seed, memory_limit_mb=memory_limit,
+        search_backend = make_backend(
+            args["backend"], storage=args["storage"], study_name=args["study_name"], sampler=args["sampler"],
+            pruner=args["pruner"], n_jobs=args["n_jobs"], seed=seed, memory_limit_mb=args["memory_limit"],
+            address=args["address"], resources_per_trial=args["resources_per_trial"], max_concurrent=args["max_concurrent"],
         )
         log.info(
             "%s task, %d rows x %d features, metric %s, learners %s, %s",
             dataset.task, len(dataset.X), dataset.X.shape[1], chosen_metric.name,
             sorted(evaluator.learners), evaluator.resampling,
         )
-        results = _search(backend, plan, evaluator, budget, verbose)
-        model = _final_model(evaluator, results, budget, backend, memory_limit)
+        results = _search(search_backend, plan, evaluator, budget, verbose)
+        mine = [r for r in results if not r.resumed]
         if remember:
-            writeback.remember(dataset, chosen_metric.name, results, meta_features, kb)
-        return model
+            writeback.remember(dataset, chosen_metric.name, mine, meta_features, kb)
+        if not final:
+            return mine
+        return _final_model(evaluator, results, budget, search_backend, args["memory_limit"])
+
+
+def zero_shot(
+    data: Any,
+    y: Any = None,
+    *,
+    target: str | None = None,
+    task: str | None = None,
+    metric: str | None = None,
+    learners: Sequence[str] | None = None,
+    space: str | None = None,
+    categorical: Sequence[str | int] | None = None,
+    seed: int = 0,
+    kb: str | None = None,
+) -> AutoModel:
+    """Fit, once and without search, the configuration meta-knowledge ranks first for ``data``.
+
+    Costs one set of meta-features and one fit, like FLAML's zero-shot
+    defaults. Without any knowledge it fits the first learner's default.
+    Arguments mean what they mean for :func:`fit`.
+
+    >>> model = automl.zero_shot("train.csv", target="label")  # doctest: +SKIP
+    """
+    started = time.monotonic()
+    dataset = load_dataset(data, y, target=target, task=task, categorical=categorical)
+    chosen_metric = get_metric(metric, dataset.task)
+    evaluator = _make_evaluator(dataset, chosen_metric, learners, space, "auto", None, None, seed)
+    warm = plan_warm_start(describe(dataset, seed), dataset.task, evaluator.learners, 1, kb)
+    if warm.suggestions:
+        config, origin = warm.suggestions[0].config, f"warm:{warm.method}"
+    else:
+        config, origin = next(iter(evaluator.learners.values())).default_config(), "default"
+    with WorkerPool(evaluator, 1) as pool:
+        pipeline, error = pool.refit(config, float("inf"))
+    if pipeline is None:
+        raise SearchFailed(f"the zero-shot configuration {config} could not be fitted: {error}")
+    result = TrialResult(config, OK, None, origin=origin, number=0, fit_seconds=time.monotonic() - started)
+    summary = SearchSummary(backend="zero-shot", n_trials=1, seconds=time.monotonic() - started, refit_rows=len(dataset.X))
+    return AutoModel(pipeline, dataset.schema, dataset.task_info(chosen_metric.name), [result], result, summary)
 
 
 def describe(dataset: Dataset, seed: int = 0) -> dict[str, float]:
     """The dataset's meta-features (see :mod:`metaknowledge.features`)."""
     return extract(dataset.X, dataset.encoded_target(), dataset.task, dataset.categorical, seed=seed)
+
+
+def make_backend(backend: Any, *, address: str | None = None, resources_per_trial: Mapping[str, float] | None = None,
+                 max_concurrent: int | None = None, n_jobs: int = 1, **common: Any) -> Backend:
+    """The search backend by name: ``"optuna"``, ``"ray"`` (batched) or ``"ray-tune"`` (plain Tune), or a ready one."""
+    if isinstance(backend, Backend):
+        return backend
+    if backend == "optuna":
+        if address is not None or resources_per_trial is not None or max_concurrent is not None:
+            raise ConfigError("address, resources_per_trial and max_concurrent apply to backend='ray'; use n_jobs with 'optuna'")
+        return OptunaBackend(n_jobs=n_jobs, **common)
+    if backend in ("ray", "ray-tune"):
+        if n_jobs != 1:
+            raise ConfigError("with backend='ray', parallelism comes from the cluster: use max_concurrent, not n_jobs")
+        from automl.backends.ray_backend import RayBackend
+
+        return RayBackend(address=address, resources_per_trial=dict(resources_per_trial or {}), max_concurrent=max_concurrent,
+                          mode="batched" if backend == "ray" else "tune", **common)
+    raise ConfigError(f"backend must be 'optuna', 'ray' or 'ray-tune', got {backend!r}")
 
 
 def _make_evaluator(
@@ -166,20 +272,52 @@ def _fitting_learners(chosen: list[Learner], n_rows: int, explicit: bool) -> dic
     return kept
 
 
-def _initial_configs(
-    learners: Mapping[str, Learner], extra: Sequence[Config | Mapping[str, Any]] | None
-) -> list[tuple[Config, str]]:
-    """Cheap first: every learner's low-cost point, then the defaults, then the user's configurations.
+def _warm_start(
+    warm_start: bool | int,
+    meta_features: Mapping[str, float] | None,
+    dataset: Dataset,
+    evaluator: Evaluator,
+    time_budget: float | None,
+    n_trials: int | None,
+    kb: str | None,
+) -> WarmStart | None:
+    """What meta-knowledge suggests for this dataset (None for a cold start)."""
+    if warm_start is False or warm_start is None or meta_features is None:
+        return None
+    if isinstance(warm_start, bool) or not isinstance(warm_start, int) or warm_start < 1:
+        if warm_start is not True:
+            raise ConfigError(f"warm_start must be True, False or a positive number of configurations, got {warm_start!r}")
+        k = initial_count(time_budget, n_trials)
+    else:
+        k = warm_start
+    try:
+        warm = plan_warm_start(meta_features, dataset.task, evaluator.learners, k, kb)
+    except Exception as error:  # a broken knowledge base must not stop the search
+        log.warning("warm start unavailable (%s: %s); starting cold", type(error).__name__, error)
+        return None
+    log.info("warm start (%s): %d suggestions in %.2f s", warm.method, len(warm.suggestions), warm.seconds)
+    return warm if warm.suggestions else None
 
-    Learners are taken in order of their cost hint, so that something finishes
-    early even on data where the defaults are slow; duplicates are dropped.
+
+def _initial_configs(
+    learners: Mapping[str, Learner], extra: Sequence[Config | Mapping[str, Any]] | None, warm: WarmStart | None = None
+) -> list[tuple[Config, str]]:
+    """The configurations to evaluate first, then the user's, validated.
+
+    Warm: the suggestions of meta-knowledge, best first. Cold: every learner's
+    low-cost point, then the defaults, learners in order of their cost hint,
+    so that something finishes early even on data where the defaults are slow.
     """
-    by_cost = sorted(learners.values(), key=lambda learner: learner.cost)
     initial: list[tuple[Config, str]] = []
-    cheap_then_default = [learner.low_cost_config() for learner in by_cost] + [learner.default_config() for learner in by_cost]
-    for config in cheap_then_default:
+    if warm is not None:
+        candidates = [(s.config, f"warm:{s.method}") for s in warm.suggestions]
+    else:
+        by_cost = sorted(learners.values(), key=lambda learner: learner.cost)
+        cheap_then_default = [learner.low_cost_config() for learner in by_cost] + [learner.default_config() for learner in by_cost]
+        candidates = [(config, "default") for config in cheap_then_default]
+    for config, origin in candidates:
         if all(config != seen for seen, _ in initial):
-            initial.append((config, "default"))
+            initial.append((config, origin))
     for item in extra or ():
         config = item if isinstance(item, Config) else Config.from_dict(item)
         if config.learner not in learners:
@@ -191,25 +329,16 @@ def _initial_configs(
     return initial
 
 
-def _search(backend: OptunaBackend, plan: SearchPlan, evaluator: Evaluator, budget: Budget, verbose: int) -> list[TrialResult]:
+def _search(backend: Backend, plan: SearchPlan, evaluator: Evaluator, budget: Budget, verbose: int) -> list[TrialResult]:
     progress = SearchProgress(budget, evaluator.metric, verbose)
-    incumbent: list[TrialResult] = []
-    folds = len(evaluator.splits)
-
-    def on_result(result: TrialResult) -> None:
-        progress.update(result)
-        if result.ok and (not incumbent or evaluator.metric.is_better(result.value, incumbent[0].value)):  # type: ignore[arg-type]
-            incumbent[:] = [result]
-            budget.plan_refit(result.fit_seconds / folds, evaluator.n_train_rows, len(evaluator.y))
-
     try:
-        return backend.run(plan, evaluator, budget, on_result)
+        return backend.run(plan, evaluator, budget, progress.update)
     finally:
         progress.close()
 
 
 def _final_model(
-    evaluator: Evaluator, results: list[TrialResult], budget: Budget, backend: OptunaBackend, memory_limit: float | None
+    evaluator: Evaluator, results: list[TrialResult], budget: Budget, backend: Backend, memory_limit: float | None
 ) -> AutoModel:
     metric = evaluator.metric
     best = best_result(results, metric)

@@ -46,6 +46,7 @@ class _AutoMLEstimator(BaseEstimator):
         study_name: str | None = None,
         pruner: Any = "auto",
         seed: int = 0,
+        warm_start: bool | int = True,
         remember: bool = True,
         kb: str | None = None,
         verbose: int = 0,
@@ -65,6 +66,7 @@ class _AutoMLEstimator(BaseEstimator):
         self.study_name = study_name
         self.pruner = pruner
         self.seed = seed
+        self.warm_start = warm_start
         self.remember = remember
         self.kb = kb
         self.verbose = verbose

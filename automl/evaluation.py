@@ -58,6 +58,7 @@ class TrialResult:
     wall_seconds: float = 0.0  # as seen by the backend, limits included
     finished_at: float = 0.0  # seconds since the search started
     node: str = ""  # where it ran (Ray backends)
+    gpus: str = ""  # the GPUs it held, if any (Ray backends)
     resumed: bool = False  # loaded from storage, not run by this search
 
     @property
@@ -151,6 +152,7 @@ class Evaluator:
         ]
         self._cache: dict[tuple[Any, int], tuple[Any, np.ndarray, np.ndarray, int]] = {}
         self._cache_bytes = 0
+        self.device = "cpu"  # where learners that can use a GPU should train (set by the backend's worker)
 
     def _search_rows(self, max_rows: int | None) -> np.ndarray:
         """The rows trials are evaluated on: all of them, or a stratified sample of ``max_rows``."""
@@ -198,6 +200,7 @@ class Evaluator:
             n_features=n_features,
             categorical_mask=tuple([True] * n_native + [False] * (n_features - n_native)),
             seed=self.seed,
+            device=self.device,
         )
 
     def predict(self, model: Any, X: np.ndarray) -> np.ndarray:

@@ -37,11 +37,11 @@ def make_leaderboard(results: list[TrialResult], metric: Metric) -> pd.DataFrame
                 "params": dict(r.config.params),
                 "error": r.error,
                 "node": r.node,
+                "gpus": r.gpus,
             }
         )
-    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"] + ["node"])
-    if not any(r.node for r in results):
-        frame = frame.drop(columns=["node"])
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"] + ["node", "gpus"])
+    frame = frame.drop(columns=[c for c in ("node", "gpus") if not any(getattr(r, c) for r in results)])
     ok = frame["status"] == OK
     order = frame.assign(_ok=~ok, _key=frame["score"] * (-1 if metric.greater_is_better else 1))
     frame = frame.loc[order.sort_values(["_ok", "_key", "fit_seconds"]).index].reset_index(drop=True)

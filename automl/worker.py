@@ -53,8 +53,22 @@ def _limit_memory(megabytes: float | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _serve(conn: Connection, evaluator: Evaluator, memory_limit_mb: float | None) -> None:
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (even by SIGKILL), so no trial is orphaned."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def _serve(conn: Connection, evaluator: Evaluator, memory_limit_mb: float | None, inherited: Connection | None = None) -> None:
     """The child's loop: evaluate or refit what the parent sends until told to stop."""
+    if inherited is not None:
+        inherited.close()  # a forked child holds the parent's end too; closed, a dead parent reads as EOF
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     from threadpoolctl import threadpool_limits
 
@@ -111,8 +125,9 @@ class _Worker:
         parent, child = context.Pipe()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: see the module docstring
+            inherited = parent if context.get_start_method() == "fork" else None
             self.process = context.Process(
-                target=_serve, args=(child, self.evaluator, self.memory_limit_mb), daemon=True, name="automl-trial"
+                target=_serve, args=(child, self.evaluator, self.memory_limit_mb, inherited), daemon=True, name="automl-trial"
             )
             self.process.start()
         child.close()

@@ -52,26 +52,14 @@ def _predict(model, split: Split, X: pd.DataFrame) -> np.ndarray:
 def _ours(split: Split, budget: float, seed: int, warm_start: bool) -> Output:
     import automl
 
-    options: dict = {"remember": False}  # benchmark runs never teach the engine about the test datasets
-    if _engine_has_warm_start():
-        options["warm_start"] = warm_start
-    elif warm_start:
-        raise NotAvailable("this engine has no warm start yet (the meta-knowledge issues are not done)")
     model = automl.fit(
         split.X_train, split.y_train, task=split.kind, categorical=split.categorical, metric=split.metric,
-        time_budget=budget, seed=seed, verbose=0, **options,
+        time_budget=budget, seed=seed, verbose=0, warm_start=warm_start,
+        remember=False,  # benchmark runs never teach the engine about the test datasets
     )
     board = model.leaderboard()
     found = board.loc[board["rank"] == 1, "finished_at"]
     return Output(_predict(model, split, split.X_test), len(board), float(found.iloc[0]) if len(found) else np.nan)
-
-
-def _engine_has_warm_start() -> bool:
-    import inspect
-
-    import automl
-
-    return "warm_start" in inspect.signature(automl.fit).parameters
 
 
 def ours(split: Split, budget: float, seed: int) -> Output:
@@ -83,11 +71,9 @@ def ours_cold(split: Split, budget: float, seed: int) -> Output:
 
 
 def ours_zeroshot(split: Split, budget: float, seed: int) -> Output:
-    try:
-        from automl.zeroshot import zero_shot_model
-    except ImportError:
-        raise NotAvailable("no warm-start model exists yet, so there is no zero-shot configuration") from None
-    model = zero_shot_model(split.X_train, split.y_train, task=split.kind, categorical=split.categorical, metric=split.metric, seed=seed)
+    import automl
+
+    model = automl.zero_shot(split.X_train, split.y_train, task=split.kind, categorical=split.categorical, metric=split.metric, seed=seed)
     return Output(_predict(model, split, split.X_test))
 
 

@@ -17,17 +17,23 @@ from metaknowledge.store import TABLES, KnowledgeBase, read_export
 
 SHIPPED = Path(__file__).parent / "data"
 KB_ENV = "AUTOML_KB"
+SHIPPED_ENV = "AUTOML_SHIPPED_KB"  # another export directory to use instead, or "none"
 
 
-def shipped_available() -> bool:
-    return all((SHIPPED / f"{table}.parquet").exists() for table in TABLES)
+def shipped_directory() -> Path | None:
+    """Where the shipped knowledge is read from (``$AUTOML_SHIPPED_KB`` overrides; ``none`` disables it)."""
+    override = os.environ.get(SHIPPED_ENV)
+    if override is not None:
+        return None if override.strip().lower() in ("", "none") else Path(override).expanduser()
+    return SHIPPED
 
 
 def shipped_knowledge() -> Knowledge:
     """The knowledge shipped with the package (empty if this install has none)."""
-    if not shipped_available():
+    directory = shipped_directory()
+    if directory is None or not all((directory / f"{table}.parquet").exists() for table in TABLES):
         return Knowledge.empty()
-    return Knowledge(**read_export(SHIPPED))
+    return Knowledge(**read_export(directory))
 
 
 def cache_dir() -> Path:

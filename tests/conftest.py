@@ -23,8 +23,10 @@ def pmlb_path(name: str) -> Path:
 
 @pytest.fixture(autouse=True)
 def private_knowledge_base(tmp_path_factory, monkeypatch):
-    """Tests never read or write the user's own knowledge base."""
+    """Tests never read or write the user's own knowledge base, and start without shipped knowledge
+    (tests that need knowledge build their own)."""
     monkeypatch.setenv("AUTOML_KB", str(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
+    monkeypatch.setenv("AUTOML_SHIPPED_KB", "none")
 
 
 @pytest.fixture

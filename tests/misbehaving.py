@@ -35,3 +35,24 @@ def misbehaving_learner(modes=("ok", "sleep", "crash", "raise", "memory")) -> Le
         space=SearchSpace((Categorical("mode", tuple(modes)),), name="misbehaving"),
         build=lambda params, context: Misbehaving(**params),
     )
+
+
+class SlowLogistic(DummyClassifier):
+    """Takes a quarter of a second per fit: long enough to kill a node mid-search."""
+
+    def __init__(self, C: float = 1.0):
+        self.C = C
+        super().__init__(strategy="prior")
+
+    def fit(self, X, y):
+        time.sleep(0.25)
+        return super().fit(X, y)
+
+
+def slow_learner() -> Learner:
+    return Learner(
+        name="slow",
+        tasks=frozenset({"classification"}),
+        space=SearchSpace((Categorical("C", (0.01, 0.1, 1.0, 10.0, 100.0)),), name="slow"),
+        build=lambda params, context: SlowLogistic(**params),
+    )

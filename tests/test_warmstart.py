@@ -123,3 +123,59 @@ def test_blends_combine_fitted_parts_without_refitting():
     assert blend.name == "nearest+portfolio"
     assert len(blend.suggest({"width": 5.0}, "binary", k=4)) == 4
     assert set(METHODS) >= {"nearest", "portfolio", "ranker", "nearest+portfolio"}
+
+
+def write_knowledge(path, knowledge: Knowledge) -> None:
+    """Store a Knowledge snapshot as an SQLite knowledge base."""
+    from metaknowledge.store import KnowledgeBase
+
+    tables = {
+        "tasks": knowledge.tasks.assign(
+            openml_task_id=None, openml_dataset_id=None, fingerprint=None, error="", created=0.0
+        ),
+        "meta_features": knowledge.meta_features,
+        "configs": knowledge.configs,
+        "runs": knowledge.runs,
+    }
+    KnowledgeBase(path).add_tables(tables)
+
+
+def test_warm_start_changes_which_configurations_run_first(tmp_path, small_binary, monkeypatch):
+    import automl
+    from automl import engine
+
+    X, y = small_binary
+    meta = engine.describe(automl.data.load_dataset(X, y))
+    knowledge = synthetic_knowledge()
+    # Make the synthetic tasks look like this dataset (meta-features of the wide tasks = this data's).
+    rows = []
+    for row in knowledge.meta_features.itertuples():
+        values = dict(meta)
+        if int(row.task[1:]) % 2:  # narrow tasks: far away in every meta-feature
+            values = {k: v * 5 + 10 for k, v in meta.items()}
+        rows.append({"task": row.task, "version": EXTRACTOR_VERSION, "source": "automl", "seconds": 0.1, "features": json.dumps(values)})
+    knowledge.meta_features = pd.DataFrame(rows)
+    kb = tmp_path / "kb.sqlite"
+    write_knowledge(kb, knowledge)
+    cold = automl.fit(X, y, n_trials=3, time_budget=None, warm_start=False, remember=False, verbose=0, kb=kb)
+    warm = automl.fit(X, y, n_trials=3, time_budget=None, warm_start=2, remember=False, verbose=0, kb=kb)
+    cold_first = cold.leaderboard().sort_values("trial")
+    warm_first = warm.leaderboard().sort_values("trial")
+    assert list(cold_first["origin"][:3]) == ["default"] * 3
+    assert list(warm_first["origin"][:2]) == ["warm:nearest+portfolio"] * 2
+    assert list(warm_first["learner"][:2]) == ["linear", "linear"]  # what won on the similar tasks
+    assert warm_first["params"].iloc[0] == dict(LINEAR[-1].params)
+
+
+def test_zero_shot_fits_the_top_suggestion_once(tmp_path, small_binary):
+    import automl
+
+    X, y = small_binary
+    kb = tmp_path / "kb.sqlite"
+    write_knowledge(kb, synthetic_knowledge())
+    model = automl.zero_shot(X, y, kb=kb)
+    board = model.leaderboard()
+    assert len(board) == 1 and board.loc[0, "origin"] == "warm:nearest+portfolio"
+    assert model.predict_proba(X).shape == (len(y), 2)
+    cold = automl.zero_shot(X, y)  # no knowledge at all: a learner's default
+    assert cold.leaderboard().loc[0, "origin"] == "default"

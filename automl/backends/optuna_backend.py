@@ -10,37 +10,36 @@ trials kept.
 
 from __future__ import annotations
 
-import json
 import logging
+import random
 import time
 import warnings
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.pruners import BasePruner, HyperbandPruner, MedianPruner, SuccessiveHalvingPruner
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from automl.backends.base import Backend, ResultCallback, SearchPlan
+from automl.backends.driver import RefitScale, StudyDriver, stored_results
 from automl.budget import Budget
 from automl.errors import ConfigError
-from automl.evaluation import PRUNED, TIMEOUT, Evaluator, TrialResult
+from automl.evaluation import Evaluator, TrialResult
+from automl.metrics import Metric
 from automl.worker import WorkerPool
-from searchspaces import config_from_flat, flat_from_config
 from searchspaces.space import LEARNER_KEY
-from searchspaces.to_optuna import suggest
 
 log = logging.getLogger(__name__)
 
-RESULT_ATTR = "automl"
 HEARTBEAT_SECONDS = 30
 POLL_SECONDS = 0.25
+STORAGE_ATTEMPTS = 5
 JOURNAL_SUFFIXES = {".log", ".journal", ".jsonl"}
-MAX_CACHE_HITS = 200  # repeated suggestions answered from the cache before the search gives up
 
 
 @contextmanager
@@ -74,8 +73,15 @@ def resolve_storage(storage: Any) -> BaseStorage | None:
         if path.suffix.lower() in JOURNAL_SUFFIXES:
             return JournalStorage(JournalFileBackend(str(path)))
         text = f"sqlite:///{path}"
-    with quiet_optuna():
-        return RDBStorage(text, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=3 * HEARTBEAT_SECONDS)
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            with quiet_optuna():
+                return RDBStorage(text, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=3 * HEARTBEAT_SECONDS)
+        except Exception as error:  # workers starting together race to create the tables: try again
+            if "IntegrityError" not in type(error).__name__ and "OperationalError" not in type(error).__name__ or attempt == STORAGE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 + random.random())
+    raise AssertionError("unreachable")
 
 
 class _OneLearnerView:
@@ -140,18 +146,6 @@ def make_sampler(sampler: Any, seed: int, n_jobs: int) -> optuna.samplers.BaseSa
     raise ConfigError(f"sampler must be 'tpe', 'random' or an Optuna sampler, got {sampler!r}")
 
 
-def stored_results(study: optuna.Study) -> list[TrialResult]:
-    """The results of a study's finished trials (those this engine recorded)."""
-    results = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
-        if RESULT_ATTR in trial.user_attrs:
-            result = TrialResult.from_dict(json.loads(trial.user_attrs[RESULT_ATTR]))
-            result.number = trial.number
-            result.resumed = True
-            results.append(result)
-    return results
-
-
 class OptunaBackend(Backend):
     """Optuna's samplers and pruners over worker processes (see the module docstring)."""
 
@@ -180,33 +174,8 @@ class OptunaBackend(Backend):
         self.interrupted = False
 
     def open_study(self, plan: SearchPlan, evaluator: Evaluator) -> optuna.Study:
-        """Create the study, or load it to resume; refuse one made for other data or another space."""
-        marks = {
-            "dataset": evaluator.dataset.fingerprint() if self.storage is not None else "",
-            "space": plan.space.fingerprint(),
-            "metric": evaluator.metric.name,
-        }
-        name = self.study_name or f"automl-{marks['dataset'] or 'memory'}-{marks['metric']}-{marks['space']}"
-        study = optuna.create_study(
-            storage=self.storage,
-            study_name=name,
-            sampler=self.sampler,
-            pruner=self.pruner,
-            direction=evaluator.metric.direction,
-            load_if_exists=True,
-        )
-        for key, value in marks.items():
-            stored = study.user_attrs.get(key)
-            if stored is None:
-                study.set_user_attr(key, value)
-            elif value and stored != value:
-                raise ConfigError(
-                    f"the storage already holds a study named {name!r} for a different {key} "
-                    f"({stored} here, {value} now). Pass another study_name, or the same data, metric and learners."
-                )
-        if isinstance(self.storage, RDBStorage):
-            optuna.storages.fail_stale_trials(study)
-        return study
+        """Create the study, or load it to resume (see :func:`open_study`)."""
+        return open_study(self.storage, self.study_name, self.sampler, self.pruner, evaluator.metric, study_marks(plan, evaluator, self.storage))
 
     def run(self, plan: SearchPlan, evaluator: Evaluator, budget: Budget, on_result: ResultCallback) -> list[TrialResult]:
         with quiet_optuna():
@@ -215,89 +184,69 @@ class OptunaBackend(Backend):
     def _run(self, plan: SearchPlan, evaluator: Evaluator, budget: Budget, on_result: ResultCallback) -> list[TrialResult]:
         study = self.open_study(plan, evaluator)
         self.study = study
-        previous = stored_results(study)
-        for result in previous:
+        driver = StudyDriver(study, plan, budget, evaluator.metric, refit_scale(evaluator), self.pruner is not None, self.seed)
+        for result in driver.previous:
             on_result(result)
-        done = {r.config.key(): r for r in previous if r.status != PRUNED}
-        for config, origin in plan.initial:
-            if config.key() not in done:
-                study.enqueue_trial(flat_from_config(config), user_attrs={"origin": origin}, skip_if_exists=True)
-        results: list[TrialResult] = list(previous)
-        running: dict[int, optuna.Trial] = {}
-        rng = np.random.default_rng(self.seed)
-        started = cache_hits = 0
-        last_beat = time.monotonic()
+        results: list[TrialResult] = list(driver.previous)
         with WorkerPool(evaluator, self.n_jobs, self.memory_limit_mb) as pool:
             try:
                 while True:
-                    while pool.idle and budget.can_start(started) and cache_hits < MAX_CACHE_HITS:
-                        self._maybe_enqueue_prior(study, plan, rng)
-                        trial = study.ask()
-                        config = config_from_flat(suggest(trial, plan.space))
-                        cached = done.get(config.key())
-                        if cached is not None:
-                            cache_hits += 1
-                            self._tell(study, trial, cached)
-                            continue
-                        started += 1
-                        reporter = self._reporter(trial) if self.pruner is not None else None
-                        pool.submit(config, budget.trial_deadline(), reporter, ticket=trial.number)
-                        running[trial.number] = trial
+                    while pool.idle:
+                        job = driver.next()
+                        if job is None:
+                            break
+                        reporter = partial(driver.report, job.number) if driver.pruning else None
+                        pool.submit(job.config, time.monotonic() + job.seconds, reporter, ticket=job.number)
                     if not pool.busy:
                         break
-                    if time.monotonic() >= budget.search_deadline():
-                        finished = pool.cancel_all()
-                    else:
-                        finished = pool.wait(POLL_SECONDS)
+                    finished = pool.cancel_all() if driver.seconds_left() <= 0 else pool.wait(POLL_SECONDS)
                     for number, result in finished:
-                        trial = running.pop(number)
-                        result.number = number
-                        result.origin = trial.user_attrs.get("origin", "search")
-                        result.finished_at = budget.elapsed()
-                        self._tell(study, trial, result)
-                        if result.status != PRUNED:
-                            done.setdefault(result.config.key(), result)
-                        results.append(result)
-                        on_result(result)
-                    if time.monotonic() - last_beat > HEARTBEAT_SECONDS / 2:
-                        self._heartbeat(running.values())
-                        last_beat = time.monotonic()
+                        results.append(driver.finish(number, result))
+                        on_result(results[-1])
+                    driver.heartbeat()
             except KeyboardInterrupt:
                 self.interrupted = True
                 log.warning("search interrupted: %d trials finished; the running ones are marked failed", len(results))
-                for trial in running.values():
-                    study.tell(trial, state=TrialState.FAIL)
-        return results
+                driver.fail_running()
+        return results + others_in(study, results)
 
-    @staticmethod
-    def _maybe_enqueue_prior(study: optuna.Study, plan: SearchPlan, rng: np.random.Generator) -> None:
-        """Once the initial configurations are used, sometimes put a draw from the priors next."""
-        if not plan.priors or study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            return
-        config = plan.draw_from_priors(rng)
-        if config is not None:
-            study.enqueue_trial(flat_from_config(config), user_attrs={"origin": "prior"})
 
-    def _reporter(self, trial: optuna.Trial):
-        def report(step: int, value: float) -> bool:
-            trial.report(value, step)
-            return trial.should_prune()
+def study_marks(plan: SearchPlan, evaluator: Evaluator, storage: Any) -> dict[str, str]:
+    """What a stored study must match to be resumed: the data, the space and the metric."""
+    return {
+        "dataset": evaluator.dataset.fingerprint() if storage is not None else "",
+        "space": plan.space.fingerprint(),
+        "metric": evaluator.metric.name,
+    }
 
-        return report
 
-    def _heartbeat(self, trials: Any) -> None:
-        if isinstance(self.storage, RDBStorage):
-            for trial in trials:
-                self.storage.record_heartbeat(trial._trial_id)
+def open_study(storage: Any, study_name: str | None, sampler: Any, pruner: Any, metric: Metric, marks: dict[str, str]) -> optuna.Study:
+    """Create the study, or load it to resume; refuse one made for other data, metric or space."""
+    name = study_name or f"automl-{marks['dataset'] or 'memory'}-{marks['metric']}-{marks['space']}"
+    study = optuna.create_study(
+        storage=storage, study_name=name, sampler=sampler, pruner=pruner, direction=metric.direction, load_if_exists=True
+    )
+    for key, value in marks.items():
+        stored = study.user_attrs.get(key)
+        if stored is None:
+            study.set_user_attr(key, value)
+        elif value and stored != value:
+            raise ConfigError(
+                f"the storage already holds a study named {name!r} for a different {key} "
+                f"({stored} here, {value} now). Pass another study_name, or the same data, metric and learners."
+            )
+    if isinstance(storage, RDBStorage):
+        optuna.storages.fail_stale_trials(study)
+    return study
 
-    @staticmethod
-    def _tell(study: optuna.Study, trial: optuna.Trial, result: TrialResult) -> None:
-        """Record the result; a timeout counts as pruned, so samplers learn to avoid slow regions."""
-        trial.set_user_attr(RESULT_ATTR, json.dumps(result.to_dict(), default=str))
-        if result.ok:
-            study.tell(trial, result.value)
-        elif result.status in (PRUNED, TIMEOUT):
-            study.tell(trial, state=TrialState.PRUNED)
-        else:
-            study.tell(trial, state=TrialState.FAIL)
 
+def refit_scale(evaluator: Evaluator) -> RefitScale:
+    return RefitScale(len(evaluator.splits), evaluator.n_train_rows, len(evaluator.y))
+
+
+def others_in(study: optuna.Study, results: list[TrialResult]) -> list[TrialResult]:
+    """Finished trials other processes added to a shared study (they count for the best model)."""
+    if study._storage.__class__.__name__ == "InMemoryStorage":
+        return []
+    mine = {r.number for r in results}
+    return [r for r in stored_results(study) if r.number not in mine]

@@ -1,0 +1,173 @@
+"""The search logic both backends share: which configuration next, what a result means.
+
+A :class:`StudyDriver` wraps an Optuna study and answers three questions:
+``next()`` — the next configuration to evaluate and how long it may run (the
+initial configurations first, then draws from the priors or the sampler;
+repeated configurations are answered from a cache without running them),
+``report()`` — whether a running trial should be pruned, and ``finish()`` —
+recording a result (a timeout counts as pruned, so samplers learn to avoid
+slow regions). It also keeps the budget's reserve for the final fit in step
+with the incumbent. The Optuna backend calls it in-process; the Ray backend
+calls it inside a coordinator actor, so time limits are handed out as
+durations, never as clock readings of another machine.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState
+
+from automl.backends.base import SearchPlan
+from automl.budget import Budget
+from automl.evaluation import PRUNED, TIMEOUT, TrialResult
+from automl.metrics import Metric
+from searchspaces import Config, config_from_flat, flat_from_config
+from searchspaces.to_optuna import suggest
+
+log = logging.getLogger(__name__)
+
+RESULT_ATTR = "automl"
+HEARTBEAT_SECONDS = 30
+MAX_CACHE_HITS = 200  # repeated suggestions answered from the cache before the search gives up
+
+
+@dataclass(frozen=True)
+class RefitScale:
+    """What the budget needs to estimate the final fit from a trial's fit time."""
+
+    folds: int
+    fold_rows: int
+    total_rows: int
+
+
+@dataclass
+class Job:
+    """A configuration to evaluate, its trial number and the seconds it may run."""
+
+    number: int
+    config: Config
+    seconds: float
+    origin: str
+
+
+def stored_results(study: optuna.Study) -> list[TrialResult]:
+    """The results of a study's finished trials (those this engine recorded)."""
+    results = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
+        if RESULT_ATTR in trial.user_attrs:
+            result = TrialResult.from_dict(json.loads(trial.user_attrs[RESULT_ATTR]))
+            result.number = trial.number
+            result.resumed = True
+            results.append(result)
+    return results
+
+
+class StudyDriver:
+    """One search's decisions over an Optuna study (see the module docstring)."""
+
+    def __init__(self, study: optuna.Study, plan: SearchPlan, budget: Budget, metric: Metric, scale: RefitScale,
+                 pruning: bool, seed: int = 0):
+        self.study, self.plan, self.budget, self.metric, self.scale = study, plan, budget, metric, scale
+        self.pruning = pruning
+        self.rng = np.random.default_rng(seed)
+        self.running: dict[int, optuna.Trial] = {}
+        self.started = 0
+        self.cache_hits = 0
+        self.best: TrialResult | None = None
+        self.last_beat = time.monotonic()
+        self.previous = stored_results(study)
+        for result in self.previous:
+            self._track(result)
+        self.done = {r.config.key(): r for r in self.previous if r.status != PRUNED}
+        for config, origin in plan.initial:
+            if config.key() not in self.done:
+                study.enqueue_trial(flat_from_config(config), user_attrs={"origin": origin}, skip_if_exists=True)
+
+    def can_start(self) -> bool:
+        return self.budget.can_start(self.started) and self.cache_hits < MAX_CACHE_HITS
+
+    def next(self) -> Job | None:
+        """The next configuration to run, or None when the search may start nothing more."""
+        while self.can_start():
+            self._maybe_enqueue_prior()
+            trial = self.study.ask()
+            config = config_from_flat(suggest(trial, self.plan.space))
+            cached = self.done.get(config.key())
+            if cached is not None:
+                self.cache_hits += 1
+                self._tell(trial, cached, record=False)  # the sampler learns the value; no new result exists
+                continue
+            self.started += 1
+            self.running[trial.number] = trial
+            seconds = max(0.0, self.budget.trial_deadline() - time.monotonic())
+            return Job(trial.number, config, seconds, trial.user_attrs.get("origin", "search"))
+        return None
+
+    def report(self, number: int, step: int, value: float) -> bool:
+        """Record an intermediate score; True when the trial should stop (pruned)."""
+        trial = self.running.get(number)
+        if trial is None or not self.pruning:
+            return False
+        trial.report(value, step)
+        return trial.should_prune()
+
+    def finish(self, number: int, result: TrialResult) -> TrialResult:
+        """Record a finished trial's result; returns it completed with its number, origin and time."""
+        trial = self.running.pop(number)
+        result.number = number
+        result.origin = trial.user_attrs.get("origin", "search")
+        result.finished_at = self.budget.elapsed()
+        self._tell(trial, result)
+        if result.status != PRUNED:
+            self.done.setdefault(result.config.key(), result)
+        self._track(result)
+        return result
+
+    def seconds_left(self) -> float:
+        """Until the search must end (so the final fit still fits in the budget)."""
+        return self.budget.search_deadline() - time.monotonic()
+
+    def fail_running(self) -> None:
+        """Mark every running trial failed (the search was interrupted)."""
+        for trial in self.running.values():
+            self.study.tell(trial, state=TrialState.FAIL)
+        self.running.clear()
+
+    def heartbeat(self) -> None:
+        """Tell an RDB storage the running trials are alive (so a crash can be told apart)."""
+        storage = self.study._storage
+        if isinstance(storage, RDBStorage) and time.monotonic() - self.last_beat > HEARTBEAT_SECONDS / 2:
+            for trial in self.running.values():
+                storage.record_heartbeat(trial._trial_id)
+            self.last_beat = time.monotonic()
+
+    def _track(self, result: TrialResult) -> None:
+        """Keep the incumbent, and the budget's reserve for fitting it at the end."""
+        if result.ok and (self.best is None or self.metric.is_better(result.value, self.best.value)):  # type: ignore[arg-type]
+            self.best = result
+            self.budget.plan_refit(result.fit_seconds / self.scale.folds, self.scale.fold_rows, self.scale.total_rows)
+
+    def _maybe_enqueue_prior(self) -> None:
+        if not self.plan.priors or self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return
+        config = self.plan.draw_from_priors(self.rng)
+        if config is not None:
+            self.study.enqueue_trial(flat_from_config(config), user_attrs={"origin": "prior"})
+
+    def _tell(self, trial: optuna.Trial, result: TrialResult, record: bool = True) -> None:
+        if record:
+            trial.set_user_attr(RESULT_ATTR, json.dumps(result.to_dict(), default=str))
+        if result.ok:
+            self.study.tell(trial, result.value)
+        elif result.status in (PRUNED, TIMEOUT):
+            self.study.tell(trial, state=TrialState.PRUNED)
+        else:
+            self.study.tell(trial, state=TrialState.FAIL)
+

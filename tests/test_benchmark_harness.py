@@ -1,0 +1,72 @@
+"""The peer benchmark: scoring on hand-made results, and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks import peers
+from benchmarks.protocol import add_scores
+from tests.conftest import PMLB
+
+
+def rows(records):
+    base = {"seed": 0, "budget": 10.0, "wall_seconds": 5.0, "status": "ok"}
+    return pd.DataFrame([{**base, **r} for r in records])
+
+
+def test_normalised_scores_run_from_constant_to_best():
+    results = rows([
+        {"system": "a", "dataset": "d", "task": "binary", "value": 0.9, "const_value": 0.5},
+        {"system": "b", "dataset": "d", "task": "binary", "value": 0.7, "const_value": 0.5},
+        {"system": "const", "dataset": "d", "task": "binary", "value": 0.5, "const_value": 0.5},
+    ])
+    scored = add_scores(results).set_index("system")
+    assert scored.loc["a", "normalized"] == 1.0 and scored.loc["b", "normalized"] == pytest.approx(0.5)
+    assert scored.loc["const", "normalized"] == 0.0
+    assert list(scored["rank"]) == [1.0, 2.0, 3.0]
+
+
+def test_lower_is_better_metrics_are_flipped_and_ties_share_a_rank():
+    results = rows([
+        {"system": "a", "dataset": "d", "task": "regression", "value": 1.0, "const_value": 3.0},
+        {"system": "b", "dataset": "d", "task": "regression", "value": 2.0, "const_value": 3.0},
+        {"system": "c", "dataset": "d", "task": "regression", "value": 2.0, "const_value": 3.0},
+    ])
+    scored = add_scores(results).set_index("system")
+    assert scored.loc["a", "normalized"] == 1.0 and scored.loc["b", "normalized"] == pytest.approx(0.5)
+    assert scored.loc["b", "rank"] == scored.loc["c", "rank"] == 2.5
+
+
+def test_failures_and_overruns_score_zero_with_the_worst_rank():
+    results = rows([
+        {"system": "good", "dataset": "d", "task": "binary", "value": 0.8, "const_value": 0.5},
+        {"system": "slow", "dataset": "d", "task": "binary", "value": 0.95, "const_value": 0.5, "wall_seconds": 11.5},
+        {"system": "broken", "dataset": "d", "task": "binary", "value": np.nan, "const_value": 0.5, "status": "failed"},
+        {"system": "fixed", "dataset": "d", "task": "binary", "value": 0.7, "const_value": 0.5, "wall_seconds": 30.0},
+    ])
+    scored = add_scores(results, budget_free=frozenset({"fixed"})).set_index("system")
+    assert scored.loc["slow", "status"] == "overrun" and scored.loc["slow", "normalized"] == 0.0
+    assert scored.loc["broken", "normalized"] == 0.0
+    assert scored.loc["slow", "rank"] == scored.loc["broken", "rank"] == 4.0
+    assert scored.loc["good", "normalized"] == 1.0  # the overrun's better value does not count as the best
+    assert scored.loc["fixed", "status"] == "ok"  # systems without a budget cannot overrun it
+
+
+def test_a_tiny_run_end_to_end(tmp_path):
+    if not (PMLB / "prnn_crabs.tsv.gz").exists():
+        pytest.skip(f"corpus not found under {PMLB}")
+    out = tmp_path / "bench"
+    argv = ["--data", str(PMLB), "--names", "prnn_crabs", "1027_ESL", "--systems", "const", "hgb_default", "ours_cold",
+            "--budgets", "2", "--out", str(out), "--quiet"]
+    table = peers.main(argv).set_index("system")
+    assert set(table.index) == {"const", "hgb_default", "ours_cold"}
+    assert table.loc["const", "norm_all"] == 0.0 and table.loc["ours_cold", "failures"] == 0
+    assert table.loc["ours_cold", "norm_all"] > 0.5
+    for name in ("raw.csv", "results.csv", "summary.md", "score_vs_budget.png"):
+        assert (out / name).exists()
+    raw = pd.read_csv(out / "raw.csv")
+    assert len(raw) == 6
+    peers.main(argv)  # resumed: nothing is run twice
+    assert len(pd.read_csv(out / "raw.csv")) == 6
