@@ -24,6 +24,7 @@ from automl.data import Dataset, load_dataset
 from automl.engine import describe
 from automl.evaluation import PRUNED, Evaluator, Resampling
 from automl.metrics import get_metric
+from automl.sources import dataset_name
 from automl.worker import WorkerPool
 from metaknowledge.candidates import candidate_set
 from metaknowledge.features import EXTRACTOR_VERSION
@@ -48,11 +49,18 @@ class BuildReport:
 
 
 def corpus_files(directory: str | Path, names: Sequence[str] | None = None) -> list[Path]:
-    """Data files of a PMLB-layout directory (smallest first), optionally only ``names``."""
+    """Data files of a PMLB-layout directory (smallest first), optionally only ``names``.
+
+    Where the directory describes its datasets with ``NAME.yaml`` files, only
+    the described ones count (an index or a license beside them is no dataset).
+    """
     directory = Path(directory).expanduser()
     if not directory.is_dir():
         raise FileNotFoundError(f"no dataset directory at {str(directory)!r}")
-    files = {p.name.split(".")[0]: p for p in directory.iterdir() if p.name.endswith((".tsv.gz", ".tsv", ".csv", ".csv.gz"))}
+    files = {dataset_name(p): p for p in directory.iterdir() if p.name.endswith((".tsv.gz", ".tsv", ".csv", ".csv.gz"))}
+    described = {p.name[: -len(".yaml")] for p in directory.glob("*.yaml")}
+    if described:
+        files = {name: path for name, path in files.items() if name in described}
     if names is not None:
         unknown = sorted(set(names) - set(files))
         if unknown:
@@ -103,7 +111,7 @@ def build_knowledge_base(
     report = BuildReport()
     bar = tqdm(total=len(files) * n_configs, desc="kb build", unit="run", disable=not progress, smoothing=0.05)
     for path in files:
-        name = path.name.split(".")[0]
+        name = dataset_name(path)
         bar.set_postfix_str(name)
         try:
             dataset = load_dataset(path)

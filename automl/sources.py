@@ -46,8 +46,9 @@ def dataset_name(path: Path) -> str:
     """A file's name without its data and compression suffixes."""
     name = path.name
     for suffix in reversed(path.suffixes):
-        if suffix.lower() in COMPRESSIONS | set(TABLE_SUFFIXES) | PARQUET_SUFFIXES:
-            name = name[: -len(suffix)]
+        if suffix.lower() not in COMPRESSIONS | set(TABLE_SUFFIXES) | PARQUET_SUFFIXES:
+            break
+        name = name[: -len(suffix)]
     return name
 
 

@@ -47,4 +47,15 @@ PEERS_REGRESSION = ENGINE_REGRESSION + [
 ]
 PEERS = PEERS_CLASSIFICATION + PEERS_REGRESSION  # issue 3 (and the held-out set of issue 5)
 
-LISTS = {"engine": ENGINE, "peers": PEERS, "peers_classification": PEERS_CLASSIFICATION}
+_SERIES_CLASSIFICATION = [
+    "breast_w", "monk2", "allhyper", "led24", "saheart", "mofn_3_7_10", "analcatdata_authorship", "ecoli", "hypothyroid", "xd6",
+]
+_SERIES_REGRESSION = [
+    "581_fri_c3_500_25", "595_fri_c0_1000_10", "1029_LEV", "557_analcatdata_apnea1", "604_fri_c4_500_10",
+    "612_fri_c1_1000_5", "627_fri_c2_500_10", "633_fri_c0_500_25", "608_fri_c3_1000_10", "649_fri_c0_500_5",
+]
+# Issue 5's learning-across-tasks sequence: 20 mid-sized datasets, none of PEERS, alternating task kinds,
+# with families of related tasks (Friedman functions, thyroid records) as a user's series would have.
+SERIES = [name for pair in zip(_SERIES_CLASSIFICATION, _SERIES_REGRESSION) for name in pair]
+
+LISTS = {"engine": ENGINE, "peers": PEERS, "peers_classification": PEERS_CLASSIFICATION, "series": SERIES}

@@ -18,7 +18,7 @@ import pandas as pd
 
 from benchmarks.datasets import LISTS
 from benchmarks.report import versions, write_report
-from benchmarks.runner import Job, run_all
+from benchmarks.runner import Job, Knowledge, run_all
 from benchmarks.systems import SYSTEMS
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "pmlb"
@@ -40,10 +40,13 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="automl bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a directory in the PMLB layout")
     p.add_argument("--names", nargs="+", help=f"datasets, or a list name: {sorted(LISTS)} (default: all)")
-    p.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
+    p.add_argument("--systems", nargs="+", default=[n for n, s in SYSTEMS.items() if s.peer], choices=list(SYSTEMS))
     p.add_argument("--budgets", nargs="+", type=float, default=[10.0, 30.0])
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--out", type=Path, required=True, help="output directory (raw.csv there makes the run resumable)")
+    p.add_argument("--jobs", type=int, default=1, help="jobs run at once (every system is single-threaded; at most one per core)")
+    p.add_argument("--kb", help="an export directory (automl kb export) the engine reads instead of its shipped knowledge, or none")
+    p.add_argument("--hold-out", action="store_true", help="remove the benchmark's datasets from that knowledge (a held-out evaluation)")
     p.add_argument("--title", default="Peer benchmark")
     p.add_argument("--quiet", action="store_true")
     return p
@@ -62,7 +65,10 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     ]
     print(f"{len(jobs)} jobs: {len(systems)} systems x {len(names)} datasets x {len(args.seeds)} seeds x {len(args.budgets)} budgets")
     print(f"versions: {versions()}")
-    raw = run_all(jobs, args.out / "raw.csv", progress=not args.quiet)
+    knowledge = Knowledge(args.kb, tuple(names) if args.hold_out else ())
+    if knowledge.hold_out:
+        print(f"held out of the engine's knowledge: the {len(names)} benchmark datasets")
+    raw = run_all(jobs, args.out / "raw.csv", progress=not args.quiet, parallel=args.jobs, knowledge=knowledge)
     wanted = raw[raw["system"].isin(systems) & raw["dataset"].isin(names) & raw["budget"].isin(args.budgets) & raw["seed"].isin(args.seeds)]
     table = write_report(wanted, args.out, args.title)
     with pd.option_context("display.width", 200, "display.max_columns", 20):

@@ -4,7 +4,13 @@ A job runs ``python -m benchmarks.runner`` in a child process with every
 thread pool limited to one thread, under a hard wall limit of
 ``budget * 1.5 + 60`` seconds, so a hung or crashing peer cannot stop the run:
 its row records the error. Rows are appended to ``raw.csv`` as jobs finish;
-a rerun skips the jobs already there.
+a rerun skips the jobs already there. Several jobs may run at once
+(``jobs=``): every system is single-threaded, so two jobs on two cores do
+not slow each other down.
+
+The children read a private, empty user knowledge base, and the shipped
+knowledge or the one given by :class:`Knowledge` settings, so a held-out
+evaluation can remove the benchmark's own datasets from what the engine knows.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -65,21 +73,34 @@ def run_job(job: Job) -> dict:
     return row
 
 
-def _child_environment(work: Path) -> dict:
+@dataclass(frozen=True)
+class Knowledge:
+    """What the engine may know in the children: a knowledge base to read instead of the shipped one, minus held-out tasks."""
+
+    shipped: str | None = None  # an export directory (automl kb export), or "none"; None keeps the shipped knowledge
+    hold_out: tuple[str, ...] = ()
+
+
+def _child_environment(work: Path, knowledge: Knowledge = Knowledge()) -> dict:
     env = dict(os.environ, **SINGLE_THREAD)
     env["AUTOML_KB"] = str(work / "benchmark-kb.sqlite")  # never the user's own knowledge base
+    if knowledge.shipped:
+        none = knowledge.shipped.strip().lower() == "none"
+        env["AUTOML_SHIPPED_KB"] = "none" if none else str(Path(knowledge.shipped).resolve())
+    if knowledge.hold_out:
+        env["AUTOML_KB_EXCLUDE"] = ",".join(knowledge.hold_out)
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
-def run_in_child(job: Job, work: Path) -> dict:
+def run_in_child(job: Job, work: Path, knowledge: Knowledge = Knowledge()) -> dict:
     """Run ``job`` in a child process under its hard limit."""
     started = time.monotonic()
     try:
         done = subprocess.run(
             [sys.executable, "-m", "benchmarks.runner", json.dumps(asdict(job))],
-            capture_output=True, text=True, timeout=job.hard_limit, env=_child_environment(work),
+            capture_output=True, text=True, timeout=job.hard_limit, env=_child_environment(work, knowledge),
         )
     except subprocess.TimeoutExpired:
         return {**_blank(job), "status": "timeout", "wall_seconds": time.monotonic() - started,
@@ -95,8 +116,10 @@ def _blank(job: Job) -> dict:
     return {"system": job.system, "dataset": job.dataset, "seed": job.seed, "budget": job.budget}
 
 
-def run_all(jobs: list[Job], raw_path: Path, progress: bool = True) -> pd.DataFrame:
-    """Run every job not yet in ``raw_path``, appending rows as they finish."""
+def run_all(
+    jobs: list[Job], raw_path: Path, progress: bool = True, parallel: int = 1, knowledge: Knowledge = Knowledge()
+) -> pd.DataFrame:
+    """Run every job not yet in ``raw_path`` (``parallel`` at a time), appending rows as they finish."""
     raw_path.parent.mkdir(parents=True, exist_ok=True)
     done = set()
     if raw_path.exists():
@@ -104,13 +127,19 @@ def run_all(jobs: list[Job], raw_path: Path, progress: bool = True) -> pd.DataFr
         done = set(map(tuple, existing[KEY].astype(str).to_numpy()))
     todo = [j for j in jobs if (j.system, j.dataset, str(j.seed), str(float(j.budget))) not in done]
     expected = sum(j.budget if j.budget else 5 for j in todo) + 3 * len(todo)
+    lock = threading.Lock()
     with tqdm(total=round(expected), desc="benchmark", unit="s", disable=not progress) as bar:
-        for job in todo:
-            bar.set_postfix_str(f"{job.system} {job.dataset} {job.budget:g}s")
-            row = run_in_child(job, raw_path.parent)
-            frame = pd.DataFrame([{c: row.get(c) for c in RAW_COLUMNS}])
-            frame.to_csv(raw_path, mode="a", header=not raw_path.exists(), index=False)
-            bar.update(round(job.budget + 3))
+
+        def run_one(job: Job) -> None:
+            row = run_in_child(job, raw_path.parent, knowledge)
+            with lock:
+                frame = pd.DataFrame([{c: row.get(c) for c in RAW_COLUMNS}])
+                frame.to_csv(raw_path, mode="a", header=not raw_path.exists(), index=False)
+                bar.set_postfix_str(f"{job.system} {job.dataset} {job.budget:g}s")
+                bar.update(round(job.budget + 3))
+
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            list(pool.map(run_one, todo))
     return pd.read_csv(raw_path)
 
 

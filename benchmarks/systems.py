@@ -35,6 +35,7 @@ class System:
     run: Callable[[Split, float, int], Output]
     packages: tuple[str, ...] = ()
     uses_budget: bool = True
+    peer: bool = True  # run by the peer benchmark unless --systems says otherwise
 
     def missing_packages(self) -> list[str]:
         return [p for p in self.packages if importlib.util.find_spec(p) is None]
@@ -49,13 +50,13 @@ def _predict(model, split: Split, X: pd.DataFrame) -> np.ndarray:
 # -- this engine -------------------------------------------------------------
 
 
-def _ours(split: Split, budget: float, seed: int, warm_start: bool) -> Output:
+def _ours(split: Split, budget: float, seed: int, warm_start: bool, remember: bool = False) -> Output:
     import automl
 
     model = automl.fit(
         split.X_train, split.y_train, task=split.kind, categorical=split.categorical, metric=split.metric,
         time_budget=budget, seed=seed, verbose=0, warm_start=warm_start,
-        remember=False,  # benchmark runs never teach the engine about the test datasets
+        remember=remember,  # off in peer runs: they never teach the engine about the test datasets
     )
     board = model.leaderboard()
     found = board.loc[board["rank"] == 1, "finished_at"]
@@ -70,8 +71,17 @@ def ours_cold(split: Split, budget: float, seed: int) -> Output:
     return _ours(split, budget, seed, warm_start=False)
 
 
+def ours_learning(split: Split, budget: float, seed: int) -> Output:
+    """``ours`` that writes its trials back, for the learning-across-tasks series (benchmarks.series)."""
+    return _ours(split, budget, seed, warm_start=True, remember=True)
+
+
 def ours_zeroshot(split: Split, budget: float, seed: int) -> Output:
     import automl
+    from automl.warm import knowledge_for
+
+    if knowledge_for(None).runs.empty:
+        raise NotAvailable("no task histories to learn a warm start from (the shipped knowledge is missing or disabled)")
 
     model = automl.zero_shot(split.X_train, split.y_train, task=split.kind, categorical=split.categorical, metric=split.metric, seed=seed)
     return Output(_predict(model, split, split.X_test))
@@ -185,6 +195,7 @@ SYSTEMS = {
     for s in (
         System("ours", ours, ("optuna", "sklearn")),
         System("ours_cold", ours_cold, ("optuna", "sklearn")),
+        System("ours_learning", ours_learning, ("optuna", "sklearn"), peer=False),
         System("ours_zeroshot", ours_zeroshot, ("sklearn",), uses_budget=False),
         System("flaml", flaml, ("flaml", "lightgbm", "xgboost")),
         System("flaml_zeroshot", flaml_zeroshot, ("flaml", "lightgbm"), uses_budget=False),

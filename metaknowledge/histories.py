@@ -9,6 +9,7 @@ is also how warm-start suggestions are judged.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,15 +26,26 @@ KINDS = {"binary": "classification", "multiclass": "classification", "regression
 
 def normalise(scores: pd.Series, metric: str) -> pd.Series:
     """One task's scores mapped to [0, 1]: 1 = best, 0 = median or worse."""
-    values = scores.astype(float)
-    if metric in LOWER_IS_BETTER:
-        values = -values
-    best, median = values.max(), values.median()
-    if not np.isfinite(best):
-        return values * np.nan
-    if best - median <= 1e-12:
-        return (values >= best - 1e-12).astype(float)
-    return ((values - median) / (best - median)).clip(lower=0.0)
+    frame = pd.DataFrame([scores.to_numpy()], index=["task"], columns=scores.index)
+    return normalise_rows(frame, pd.Series({"task": metric})).iloc[0].rename(scores.name)
+
+
+def normalise_rows(scores: pd.DataFrame, metrics: pd.Series) -> pd.DataFrame:
+    """Each row (a task's scores, NaN where not run) normalised as :func:`normalise` does, in one pass."""
+    values = scores.to_numpy(dtype=float, copy=True)
+    if values.size == 0:
+        return scores.astype(float)
+    flip = metrics.reindex(scores.index).isin(LOWER_IS_BETTER).to_numpy()
+    values[flip] *= -1
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
+        best = np.nanmax(values, axis=1, keepdims=True)
+        median = np.nanmedian(values, axis=1, keepdims=True)
+        spread = best - median
+        tied = spread <= 1e-12
+        out = np.where(tied, (values >= best - 1e-12).astype(float), np.clip((values - median) / np.where(tied, 1.0, spread), 0.0, None))
+    out[np.isnan(values) | ~np.isfinite(best)] = np.nan
+    return pd.DataFrame(out, index=scores.index, columns=scores.columns)
 
 
 @dataclass
@@ -56,9 +68,7 @@ class Histories:
         metric_of = tasks.set_index("name")["metric"]
         runs = runs[runs["metric"] == runs["task"].map(metric_of)]
         mean = runs.groupby(["task", "config_id"])["score"].mean().unstack()
-        normalised = pd.DataFrame(
-            {task: normalise(mean.loc[task].dropna(), metric_of[task]) for task in mean.index}
-        ).T.reindex(columns=mean.columns)
+        normalised = normalise_rows(mean, metric_of)
         normalised.index.name = "task"
         used = {cid: configs[cid] for cid in normalised.columns}
         return cls(kind, normalised, tasks.set_index("name")["task_type"].reindex(normalised.index), used)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from metaknowledge.features import EXTRACTOR_VERSION
 from metaknowledge.histories import KINDS, Histories
@@ -234,7 +235,8 @@ class LearnedRanker(WarmStarter):
             meta = self.meta.loc[long.index.get_level_values(0)].to_numpy()
             configs = np.stack([encoded[c] for c in long.index.get_level_values(1)])
             model = HistGradientBoostingRegressor(max_iter=self.max_iter, learning_rate=0.05, random_state=self.seed)
-            model.fit(np.hstack([meta, configs]), long.to_numpy())
+            with threadpool_limits(1):  # OpenMP threads on busy cores cost ten times more than they give
+                model.fit(np.hstack([meta, configs]), long.to_numpy())
             self.models[kind], self.encoders[kind] = model, encoder
 
     def _scores(self, meta_features, task_type, pool):

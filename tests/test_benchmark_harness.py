@@ -70,3 +70,17 @@ def test_a_tiny_run_end_to_end(tmp_path):
     assert len(raw) == 6
     peers.main(argv)  # resumed: nothing is run twice
     assert len(pd.read_csv(out / "raw.csv")) == 6
+
+
+def test_zero_shot_says_not_available_without_knowledge_and_jobs_run_in_parallel(tmp_path):
+    if not (PMLB / "prnn_crabs.tsv.gz").exists():
+        pytest.skip(f"corpus not found under {PMLB}")
+    out = tmp_path / "bench"
+    argv = ["--data", str(PMLB), "--names", "prnn_crabs", "1027_ESL", "--systems", "const", "ours_zeroshot",
+            "--budgets", "2", "--kb", "none", "--hold-out", "--jobs", "2", "--out", str(out), "--quiet"]
+    peers.main(argv)
+    raw = pd.read_csv(out / "raw.csv").set_index(["system", "dataset"])
+    assert len(raw) == 4
+    assert set(raw.loc["ours_zeroshot", "status"]) == {"not_available"}
+    assert raw.loc["ours_zeroshot", "value"].isna().all()  # never a made-up number
+    assert "no task histories" in raw.loc[("ours_zeroshot", "prnn_crabs"), "error"]

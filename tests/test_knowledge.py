@@ -143,16 +143,19 @@ def test_combined_knowledge_drops_duplicates(tmp_path):
 def test_builder_evaluates_candidates_resumes_and_records_broken_datasets(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for name in ("prnn_crabs", "1096_FacultySalaries"):
+    for name, stored_as in (("prnn_crabs", "prnn_crabs"), ("1096_FacultySalaries", "salaries_0.5_v1.2")):
         for suffix in (".tsv.gz", ".yaml"):
-            shutil.copy(pmlb_path(name).with_name(name + suffix), corpus / (name + suffix))
+            shutil.copy(pmlb_path(name).with_name(name + suffix), corpus / (stored_as + suffix))
     (corpus / "broken.tsv.gz").write_bytes(b"not gzip at all")
+    shutil.copy(corpus / "prnn_crabs.yaml", corpus / "broken.yaml")
+    (corpus / "index.csv").write_text("name,rows\nprnn_crabs,200\n")  # no yaml: a listing, not a dataset
     path = tmp_path / "kb.sqlite"
     report = build_knowledge_base(path, corpus, n_configs=8, folds=2, trial_time_limit=30, progress=False)
-    assert report.datasets == 2 and report.runs_added == 16 and "broken" in report.failed_datasets
+    assert report.datasets == 2 and report.runs_added == 16 and list(report.failed_datasets) == ["broken"]
     kb = KnowledgeBase(path)
     tasks = kb.tasks().set_index("name")
     assert tasks.loc["broken", "status"] == "load_failed" and tasks.loc["prnn_crabs", "task_type"] == "binary"
+    assert tasks.loc["salaries_0.5_v1.2", "task_type"] == "regression"  # dots in a name are part of it
     assert kb.has_meta_features("prnn_crabs", EXTRACTOR_VERSION)
     matrix = kb.score_matrix("roc_auc")
     assert matrix.notna().sum(axis=1).loc["prnn_crabs"] >= 7
