@@ -93,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--max-rows", type=int, default=5000, help="rows sampled per dataset (default 5000)")
     build.add_argument("--jobs", type=int, default=1)
     build.add_argument("--trial-time", type=float, default=60.0, help="per-run time limit in seconds")
+    build.add_argument("--neural", action="store_true",
+                       help="evaluate the neural grid (MLP architectures x learning rates, capped epochs; needs torch)")
     build.add_argument("--kb", required=True, help="the knowledge base file to create or extend")
     openml = kb_commands.add_parser("import-openml", help="import tasks, qualities and run histories from OpenML")
     openml.add_argument("--tasks", nargs="+", type=int, required=True, help="OpenML task ids")
@@ -228,7 +230,7 @@ def _kb(args: argparse.Namespace) -> None:
 
         report = build_knowledge_base(
             args.kb, args.datasets, names=args.names, n_configs=args.configs, folds=args.folds,
-            max_rows=args.max_rows, jobs=args.jobs, trial_time_limit=args.trial_time,
+            max_rows=args.max_rows, jobs=args.jobs, trial_time_limit=args.trial_time, neural=args.neural,
         )
         print(f"{report.datasets} datasets, {report.runs_added} runs added, {report.skipped_pairs} already done, "
               f"{len(report.failed_datasets)} failed to load, {report.seconds:.0f} s")

@@ -28,7 +28,7 @@ from automl.leaderboard import best_result
 from automl.metrics import Metric, get_metric
 from automl.model import AutoModel, SearchSummary
 from automl.progress import SearchProgress, log_level
-from automl.warm import WarmStart, initial_count, plan_warm_start
+from automl.warm import ZERO_SHOT_METHOD, WarmStart, initial_count, plan_warm_start
 from automl.worker import WorkerPool
 from metaknowledge.features import extract
 from searchspaces import Config, Learner, joint_space, resolve_learners
@@ -197,7 +197,7 @@ def zero_shot(
     dataset = load_dataset(data, y, target=target, task=task, categorical=categorical)
     chosen_metric = get_metric(metric, dataset.task)
     evaluator = _make_evaluator(dataset, chosen_metric, learners, space, "auto", None, None, seed)
-    warm = plan_warm_start(describe(dataset, seed), dataset.task, evaluator.learners, 1, kb)
+    warm = plan_warm_start(describe(dataset, seed), dataset.task, evaluator.learners, 1, kb, method=ZERO_SHOT_METHOD)
     if warm.suggestions:
         config, origin = warm.suggestions[0].config, f"warm:{warm.method}"
     else:

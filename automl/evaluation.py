@@ -7,8 +7,9 @@ and the backend chooses configurations.
 
 Intermediate scores (for pruners) are reported as ``report(step, value)``:
 an iterative learner first reports its first-fold score after each training
-stage (steps ``1..S``), then every learner reports the running mean after each
-further fold. The step sequence is fixed per learner, so trials of the same
+stage (steps ``1..S``; for neural learners, step k is epoch k), then every
+learner reports the running mean after each further fold (for neural
+learners, at steps past the largest number of epochs). So trials of the same
 learner are always compared at equal cost.
 """
 
@@ -20,6 +21,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -233,11 +235,16 @@ class Evaluator:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     if fold == 0 and report is not None and learner.staging is not None:
-                        for value in self._staged_fit(model, learner, config, X_train, y_train, X_valid, y_valid):
+
+                        def on_score(value: float) -> None:
+                            nonlocal step
                             step += 1
                             if report(step, value):
                                 raise Pruned()
-                        values.append(value)
+
+                        values.append(self._staged_fit(model, learner, config, X_train, y_train, X_valid, y_valid, on_score))
+                        if learner.staging.callback:  # epochs vary by trial: fold steps start past the most there can be
+                            step = max(step, int(getattr(learner.space[learner.staging.param], "high", step)))
                         continue
                     model.fit(X_train, y_train)
                     values.append(self._score(model, X_valid, y_valid))
@@ -258,15 +265,33 @@ class Evaluator:
             log.debug("trial %s failed:\n%s", config, traceback.format_exc())
             return TrialResult(config, FAILED, None, values, time.perf_counter() - started, error=f"{type(error).__name__}: {error}")
 
-    def _staged_fit(self, model: Any, learner: Learner, config: Config, X_train, y_train, X_valid, y_valid):
-        """Grow an iterative model in stages; yield its validation score after each."""
+    def _staged_fit(self, model: Any, learner: Learner, config: Config, X_train, y_train, X_valid, y_valid,
+                    on_score: Callable[[float], None]) -> float:
+        """Fit an iterative model, passing its validation score to ``on_score`` as it trains; return the last.
+
+        ``on_score`` raises :class:`Pruned` to stop the trial, from inside the
+        estimator's ``fit`` when the estimator calls back.
+        """
         assert learner.staging is not None
+        score = partial(self._score, X=X_valid, y=y_valid)
+        if learner.staging.callback:
+            model.set_params(**{learner.staging.callback: lambda step, fitted: on_score(score(fitted))})
+            try:
+                model.fit(X_train, y_train)
+            finally:
+                model.set_params(**{learner.staging.callback: None})
+            value = score(model)  # the estimator may have gone back to its best epoch
+            on_score(value)
+            return value
         full = config.params[learner.staging.param]
         model.set_params(warm_start=True)
+        value = float("nan")
         for fraction in learner.staging.fractions:
             model.set_params(**{learner.staging.param: max(1, int(round(full * fraction)))})
             model.fit(X_train, y_train)
-            yield self._score(model, X_valid, y_valid)
+            value = score(model)
+            on_score(value)
+        return value
 
     def fit_final(self, config: Config, max_rows: int | None = None) -> Pipeline:
         """Fit ``config`` on all training rows (or a stratified sample of ``max_rows``)."""

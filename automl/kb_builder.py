@@ -26,7 +26,7 @@ from automl.evaluation import PRUNED, Evaluator, Resampling
 from automl.metrics import get_metric
 from automl.sources import dataset_name
 from automl.worker import WorkerPool
-from metaknowledge.candidates import candidate_set
+from metaknowledge.candidates import candidate_set, neural_candidates
 from metaknowledge.features import EXTRACTOR_VERSION
 from metaknowledge.store import KnowledgeBase, Run
 from searchspaces import Config, get_learner
@@ -69,14 +69,14 @@ def corpus_files(directory: str | Path, names: Sequence[str] | None = None) -> l
     return sorted(files.values(), key=lambda p: (p.stat().st_size, p.name))
 
 
-def stored_candidates(kb: KnowledgeBase, task_kind: str, n_configs: int, seed: int) -> list[Config]:
+def stored_candidates(kb: KnowledgeBase, task_kind: str, n_configs: int, seed: int, neural: bool = False) -> list[Config]:
     """The build's candidate set, fixed in the base on first use so a resumed build reuses it."""
-    key = f"candidates:{task_kind}:{n_configs}:{seed}"
+    key = "neural-candidates" if neural else f"candidates:{task_kind}:{n_configs}:{seed}"
     with kb._db(write=True) as conn:
         row = conn.execute("SELECT value FROM kb_meta WHERE key = ?", (key,)).fetchone()
         if row is not None:
             return [Config.from_dict(c) for c in json.loads(row[0])]
-        configs = candidate_set(task_kind, n_configs, seed)
+        configs = neural_candidates() if neural else candidate_set(task_kind, n_configs, seed)
         conn.execute("INSERT INTO kb_meta VALUES (?, ?)", (key, json.dumps([c.to_dict() for c in configs])))
         return configs
 
@@ -101,14 +101,25 @@ def build_knowledge_base(
     trial_time_limit: float = 60.0,
     seed: int = 0,
     progress: bool = True,
+    neural: bool = False,
 ) -> BuildReport:
-    """Evaluate the candidate set on every dataset; resumable (see the module docstring)."""
+    """Evaluate the candidate set on every dataset; resumable (see the module docstring).
+
+    ``neural``: evaluate the neural grid (:func:`metaknowledge.candidates.neural_candidates`:
+    architectures x learning rates, capped epochs) instead of the tabular candidates.
+    """
     from automl import __version__
 
     started = time.monotonic()
     kb = KnowledgeBase(kb_path)
     files = corpus_files(datasets, names)
     report = BuildReport()
+    if neural:
+        from searchspaces import torch_learners
+
+        if not torch_learners.available():
+            raise RuntimeError(torch_learners.missing_reason())
+        n_configs = len(neural_candidates())
     bar = tqdm(total=len(files) * n_configs, desc="kb build", unit="run", disable=not progress, smoothing=0.05)
     for path in files:
         name = dataset_name(path)
@@ -126,7 +137,7 @@ def build_knowledge_base(
             len(dataset.classes), fingerprint=dataset.fingerprint(), status="ok", error="",
         )
         record_meta_features(kb, name, dataset, seed)
-        candidates = stored_candidates(kb, dataset.kind, n_configs, seed)
+        candidates = stored_candidates(kb, dataset.kind, n_configs, seed, neural)
         done = kb.evaluated_configs(name, origin=BUILDER_ORIGIN)
         todo = [c for c in candidates if c.key() not in done]
         report.skipped_pairs += len(candidates) - len(todo)

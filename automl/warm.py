@@ -4,7 +4,10 @@ Reads the shipped knowledge and the user's own base, fits the chosen warm
 starter (cached per process for the same knowledge), and turns its
 suggestions for this dataset into the search's initial configurations and
 per-learner priors (narrowed regions of the space, see
-:meth:`searchspaces.SearchSpace.narrowed`).
+:meth:`searchspaces.SearchSpace.narrowed`). Neural learners also get their
+learning-rate range centred on a meta-learned prediction
+(:mod:`metaknowledge.lr_prior`), and their default at that rate among the
+first configurations.
 """
 
 from __future__ import annotations
@@ -12,19 +15,24 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from metaknowledge.lr_prior import NEURAL_LEARNERS, RATE, LearningRatePrior
 from metaknowledge.shipped import load_knowledge
 from metaknowledge.snapshot import Knowledge
 from metaknowledge.warmstart import Suggestion, WarmStarter, make_warm_starter, priors
-from searchspaces import Learner, SearchSpace
+from searchspaces import Config, Learner, SearchSpace
 
 log = logging.getLogger(__name__)
 
 # Chosen by leave-one-dataset-out evaluation: see benchmarks/results/warmstart/summary.md.
-DEFAULT_METHOD = "nearest+portfolio"
+DEFAULT_METHOD = "portfolio"  # the initial configurations: best over k = 1..10
+ZERO_SHOT_METHOD = "nearest"  # one configuration: best at k = 1 of the starters that fit in well under a second
+PRIOR_METHOD = "nearest"  # the priors: the region where this task's nearest datasets did best
+LR_PRIOR_POSITION = 1  # where a neural learner's default, at the predicted learning rate, joins the suggestions
 PRIOR_SUGGESTIONS = 10  # the top suggestions whose region becomes the prior
 EXCLUDE_ENV = "AUTOML_KB_EXCLUDE"  # comma-separated task names left out (held-out evaluations)
 
@@ -57,11 +65,21 @@ def knowledge_for(kb: str | Path | None) -> Knowledge:
 
 def fitted_starter(method: str, knowledge: Knowledge) -> WarmStarter:
     """The warm starter fitted on ``knowledge`` (reused while the knowledge is unchanged)."""
-    key = (method, len(knowledge.tasks), len(knowledge.runs), float(knowledge.runs["created"].max() or 0) if len(knowledge.runs) else 0.0)
-    if key not in _cache:
-        _cache.clear()
-        _cache[key] = make_warm_starter(method).fit(knowledge)
-    return _cache[key]
+    return _cached(method, knowledge, lambda: make_warm_starter(method).fit(knowledge))
+
+
+def fitted_lr_prior(knowledge: Knowledge) -> LearningRatePrior:
+    """The learning-rate model fitted on ``knowledge``'s neural histories (unfitted when it has none)."""
+    return _cached("lr-prior", knowledge, lambda: LearningRatePrior().fit(knowledge))
+
+
+def _cached(name: str, knowledge: Knowledge, fit: Callable[[], Any]) -> Any:
+    version = (len(knowledge.tasks), len(knowledge.runs), float(knowledge.runs["created"].max() or 0) if len(knowledge.runs) else 0.0)
+    for stale in [key for key in _cache if key[1:] != version]:
+        del _cache[stale]
+    if (name, *version) not in _cache:
+        _cache[(name, *version)] = fit()
+    return _cache[(name, *version)]
 
 
 def plan_warm_start(
@@ -71,15 +89,43 @@ def plan_warm_start(
     k: int,
     kb: str | Path | None = None,
     method: str = DEFAULT_METHOD,
+    prior_method: str = PRIOR_METHOD,
 ) -> WarmStart:
-    """Suggestions and priors for a new task, from everything the engine knows."""
+    """Suggestions (by ``method``) and priors (by ``prior_method``) for a new task, from everything the engine knows."""
     started = time.perf_counter()
     knowledge = knowledge_for(kb)
     if knowledge.runs.empty:
         log.info("no task histories yet: the search starts cold")
         return WarmStart([], {}, time.perf_counter() - started, method)
-    starter = fitted_starter(method, knowledge)
-    ranked = starter.suggest(meta_features, task_type, k=max(k, PRIOR_SUGGESTIONS), learners=list(learners))
-    valid = [s for s in ranked if not learners[s.config.learner].space.problems(dict(s.config.params))]
+
+    def ranked(by: str, count: int) -> list[Suggestion]:
+        suggestions = fitted_starter(by, knowledge).suggest(meta_features, task_type, k=2 * count, learners=list(learners))
+        return [s for s in suggestions if not learners[s.config.learner].space.problems(dict(s.config.params))][:count]
+
+    suggestions = ranked(method, k)
+    regions = ranked(prior_method, PRIOR_SUGGESTIONS) if prior_method != method or k < PRIOR_SUGGESTIONS else suggestions
     kind = "regression" if task_type == "regression" else "classification"
-    return WarmStart(valid[:k], priors(valid[:PRIOR_SUGGESTIONS], kind), time.perf_counter() - started, method)
+    learned = priors(regions[:PRIOR_SUGGESTIONS], kind)
+    suggestions = _centre_learning_rates(suggestions, learned, meta_features, learners, knowledge, k)
+    return WarmStart(suggestions, learned, time.perf_counter() - started, method)
+
+
+def _centre_learning_rates(
+    suggestions: list[Suggestion], learned: dict[str, SearchSpace], meta_features: Mapping[str, float],
+    learners: Mapping[str, Learner], knowledge: Knowledge, k: int,
+) -> list[Suggestion]:
+    """For neural learners: a prior centred on the predicted learning rate, and their default at that rate early on."""
+    neural = [name for name in learners if name in NEURAL_LEARNERS]
+    if not neural:
+        return suggestions
+    model = fitted_lr_prior(knowledge)
+    if not model.fitted:
+        return suggestions
+    for name in neural:
+        space = learners[name].space
+        learned[name] = model.centred(learned.get(name, space), meta_features)
+        default = space.default()
+        config = Config(name, {**default, RATE: float(model.predict(meta_features, default))})
+        if not space.problems(dict(config.params)):
+            suggestions = [*suggestions[:LR_PRIOR_POSITION], Suggestion(config, "lr-prior", 0.0), *suggestions[LR_PRIOR_POSITION:]]
+    return suggestions[:max(k, 1)]

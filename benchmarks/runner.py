@@ -15,6 +15,7 @@ evaluation can remove the benchmark's own datasets from what the engine knows.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -59,6 +60,8 @@ def run_job(job: Job) -> dict:
     split = load_split(job.data_dir, job.dataset, job.seed)
     row.update(task=split.task, metric=split.metric, const_value=score(split, constant_prediction(split))[0])
     system = SYSTEMS[job.system]
+    for package in system.imports:  # a user's budget is for the fit, not for importing the library
+        importlib.import_module(package)
     started = time.monotonic()
     try:
         output = system.run(split, job.budget, job.seed)

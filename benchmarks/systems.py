@@ -40,6 +40,13 @@ class System:
     def missing_packages(self) -> list[str]:
         return [p for p in self.packages if importlib.util.find_spec(p) is None]
 
+    @property
+    def imports(self) -> list[str]:
+        """Modules to import before the clock starts: the system's packages, and this engine for its own systems."""
+        own = ["automl"] if self.name.startswith("ours") else []
+        extra = ["flaml.automl", "flaml.default"] if self.name.startswith("flaml") else []
+        return [*self.packages, *own, *extra, "sklearn.ensemble", "sklearn.model_selection"]
+
 
 def _predict(model, split: Split, X: pd.DataFrame) -> np.ndarray:
     if split.task == "regression":
@@ -50,12 +57,12 @@ def _predict(model, split: Split, X: pd.DataFrame) -> np.ndarray:
 # -- this engine -------------------------------------------------------------
 
 
-def _ours(split: Split, budget: float, seed: int, warm_start: bool, remember: bool = False) -> Output:
+def _ours(split: Split, budget: float, seed: int, warm_start: bool, remember: bool = False, space: str | None = None) -> Output:
     import automl
 
     model = automl.fit(
         split.X_train, split.y_train, task=split.kind, categorical=split.categorical, metric=split.metric,
-        time_budget=budget, seed=seed, verbose=0, warm_start=warm_start,
+        time_budget=budget, seed=seed, verbose=0, warm_start=warm_start, space=space,
         remember=remember,  # off in peer runs: they never teach the engine about the test datasets
     )
     board = model.leaderboard()
@@ -74,6 +81,11 @@ def ours_cold(split: Split, budget: float, seed: int) -> Output:
 def ours_learning(split: Split, budget: float, seed: int) -> Output:
     """``ours`` that writes its trials back, for the learning-across-tasks series (benchmarks.series)."""
     return _ours(split, budget, seed, warm_start=True, remember=True)
+
+
+def ours_neural(split: Split, budget: float, seed: int) -> Output:
+    """``ours`` searching the neural MLP beside the default learners (issue 7's comparison)."""
+    return _ours(split, budget, seed, warm_start=True, space="with_neural")
 
 
 def ours_zeroshot(split: Split, budget: float, seed: int) -> Output:
@@ -196,6 +208,7 @@ SYSTEMS = {
         System("ours", ours, ("optuna", "sklearn")),
         System("ours_cold", ours_cold, ("optuna", "sklearn")),
         System("ours_learning", ours_learning, ("optuna", "sklearn"), peer=False),
+        System("ours_neural", ours_neural, ("optuna", "sklearn", "torch"), peer=False),
         System("ours_zeroshot", ours_zeroshot, ("sklearn",), uses_budget=False),
         System("flaml", flaml, ("flaml", "lightgbm", "xgboost")),
         System("flaml_zeroshot", flaml_zeroshot, ("flaml", "lightgbm"), uses_budget=False),

@@ -70,3 +70,26 @@ def candidate_set(task_kind: str, total: int, seed: int = 0, learners: Sequence[
     for offset, learner in enumerate(chosen):
         configs.extend(space_filling(learner, counts[learner.name], seed + offset))
     return configs
+
+
+# The neural candidate grid: a few architectures, each at a sweep of learning rates, trained for a capped
+# number of epochs, so that histories say which learning rate suits which (task, architecture).
+NEURAL_EPOCH_CAP = 20
+NEURAL_LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+NEURAL_ARCHITECTURES = {
+    "small": {"n_layers": 1, "width_1": 64, "activation": "relu", "norm": "none", "dropout": 0.0, "residual": False},
+    "medium": {"n_layers": 2, "width_1": 128, "width_2": 128, "activation": "relu", "norm": "batch", "dropout": 0.1,
+               "residual": False},
+    "deep": {"n_layers": 3, "width_1": 256, "width_2": 256, "width_3": 256, "activation": "gelu", "norm": "layer",
+             "dropout": 0.2, "residual": True},
+}
+NEURAL_TRAINING = {"weight_decay": 1e-5, "batch_size": 128, "schedule": "constant", "epochs": NEURAL_EPOCH_CAP}
+
+
+def neural_candidates() -> list[Config]:
+    """Every architecture of the grid at every learning rate (the same for both task kinds)."""
+    return [
+        Config("mlp", {**architecture, **NEURAL_TRAINING, "learning_rate": rate})
+        for architecture in NEURAL_ARCHITECTURES.values()
+        for rate in NEURAL_LEARNING_RATES
+    ]

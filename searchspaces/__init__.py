@@ -3,10 +3,12 @@
 Spaces are plain data (JSON-serialisable); learners pair an estimator factory
 with a space. Built-in learners are registered on import (LightGBM when it is
 installed), and so are the named spaces ``"default"`` (every built-in learner),
-``"trees"`` and ``"fast"``; a named space skips learners that are not installed.
+``"trees"``, ``"fast"``, ``"neural"`` (the torch MLP) and ``"with_neural"``
+(the default plus the MLP); a named space skips learners that are not
+installed. Neural learners (``mlp``, ``cnn``) are registered when torch is.
 """
 
-from searchspaces import lightgbm_learner
+from searchspaces import lightgbm_learner, torch_learners
 from searchspaces.learner import BuildContext, Learner, Preprocessing, Staging
 from searchspaces.params import Categorical, Condition, Float, Int, Param, when
 from searchspaces.registry import (
@@ -27,7 +29,12 @@ for _learner in builtin_learners():
     register_learner(_learner)
 if lightgbm_learner.available():
     register_learner(lightgbm_learner.LIGHTGBM)
+if torch_learners.available():
+    register_learner(torch_learners.MLP)
+    register_learner(torch_learners.CNN)
 register_space("default", ["lightgbm", "hgb", "random_forest", "extra_trees", "linear", "svm", "knn"])
+register_space("neural", ["mlp"])
+register_space("with_neural", ["lightgbm", "hgb", "random_forest", "extra_trees", "linear", "svm", "knn", "mlp"])
 register_space("trees", ["lightgbm", "hgb", "random_forest", "extra_trees"])
 register_space("fast", ["lightgbm", "hgb", "linear"])
 

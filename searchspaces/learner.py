@@ -39,15 +39,19 @@ class Preprocessing:
 
 @dataclass(frozen=True)
 class Staging:
-    """An iterative learner grown in stages through ``warm_start``.
+    """An iterative learner scored while it trains, so a pruner can stop a poor trial early.
 
-    The estimator is fitted with ``param`` set to each fraction of its
-    configured value in turn (keeping what it learned), and scored after each
-    stage, so a pruner can stop a poor trial after a fraction of its cost.
+    By default the estimator is grown through ``warm_start``: fitted with
+    ``param`` set to each fraction of its configured value in turn (keeping
+    what it learned) and scored after each stage. With ``callback``, the name
+    of an estimator parameter taking ``f(step, estimator)``, it is fitted once
+    and scored every time it calls back (neural learners: after every epoch);
+    ``param`` then names the fidelity (epochs) for schedulers that need one.
     """
 
     param: str
     fractions: tuple[float, ...] = (1 / 9, 1 / 3, 1.0)
+    callback: str | None = None
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,12 @@ from searchspaces.learner import (
 )
 
 _LEARNERS: dict[tuple[str, str], Learner] = {}
+# Built-in learners whose package may be missing, and how to install it.
+OPTIONAL_LEARNERS = {
+    "lightgbm": "It needs the lightgbm package: pip install 'automl-engine[lightgbm]'.",
+    "mlp": "Neural learners need torch: pip install 'automl-engine[torch]' (a CPU build: pip install torch==2.13.0).",
+    "cnn": "Neural learners need torch: pip install 'automl-engine[torch]' (a CPU build: pip install torch==2.13.0).",
+}
 _SPACES: dict[str, tuple[str, ...]] = {}
 
 
@@ -118,6 +124,8 @@ def get_learner(name: str, task_kind: str) -> Learner:
         known = learner_names(task_kind)
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
+        if name in OPTIONAL_LEARNERS:
+            hint = f" {OPTIONAL_LEARNERS[name]}"
         raise KeyError(f"no {task_kind} learner named {name!r}.{hint} Registered: {known}") from None
 
 

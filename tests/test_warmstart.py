@@ -143,6 +143,7 @@ def write_knowledge(path, knowledge: Knowledge) -> None:
 def test_warm_start_changes_which_configurations_run_first(tmp_path, small_binary, monkeypatch):
     import automl
     from automl import engine
+    from automl import warm as warm_module
 
     X, y = small_binary
     meta = engine.describe(automl.data.load_dataset(X, y))
@@ -162,20 +163,27 @@ def test_warm_start_changes_which_configurations_run_first(tmp_path, small_binar
     cold_first = cold.leaderboard().sort_values("trial")
     warm_first = warm.leaderboard().sort_values("trial")
     assert list(cold_first["origin"][:3]) == ["default"] * 3
-    assert list(warm_first["origin"][:2]) == ["warm:nearest+portfolio"] * 2
-    assert list(warm_first["learner"][:2]) == ["linear", "linear"]  # what won on the similar tasks
-    assert warm_first["params"].iloc[0] == dict(LINEAR[-1].params)
+    assert list(warm_first["origin"][:2]) == [f"warm:{warm_module.DEFAULT_METHOD}"] * 2
+    # The default (a portfolio) opens with configurations that together cover both kinds of task ...
+    assert set(warm_first["learner"][:2]) == {"linear", "random_forest"}
+    assert dict(LINEAR[-1].params) in list(warm_first["params"][:2])
+    # ... and searches next where this dataset's nearest neighbours did best, linear models among them.
+    plan = warm_module.plan_warm_start(meta, "binary", engine._make_evaluator(
+        automl.data.load_dataset(X, y), automl.metrics.get_metric(None, "binary"), None, None, "auto", None, None, 0).learners, 2, kb)
+    assert "linear" in plan.priors and plan.suggestions[0].method == warm_module.DEFAULT_METHOD
 
 
 def test_zero_shot_fits_the_top_suggestion_once(tmp_path, small_binary):
     import automl
+    from automl import warm as warm_module
 
     X, y = small_binary
     kb = tmp_path / "kb.sqlite"
     write_knowledge(kb, synthetic_knowledge())
     model = automl.zero_shot(X, y, kb=kb)
     board = model.leaderboard()
-    assert len(board) == 1 and board.loc[0, "origin"] == "warm:nearest+portfolio"
+    assert len(board) == 1 and board.loc[0, "origin"] == f"warm:{warm_module.ZERO_SHOT_METHOD}"
     assert model.predict_proba(X).shape == (len(y), 2)
     cold = automl.zero_shot(X, y)  # no knowledge at all: a learner's default
     assert cold.leaderboard().loc[0, "origin"] == "default"
+

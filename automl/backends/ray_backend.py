@@ -355,7 +355,8 @@ class RayBackend(Backend):
         )
         scheduler = None
         if make_pruner(self.pruner) is not None:
-            scheduler = ASHAScheduler(time_attr="step", metric="score", mode=direction, max_t=64, grace_period=1, reduction_factor=3)
+            # steps are epochs for neural learners, then folds (see automl.evaluation): max_t must not cut them short
+            scheduler = ASHAScheduler(time_attr="step", metric="score", mode=direction, max_t=1024, grace_period=1, reduction_factor=3)
         cpu, gpu, has_gpus = self.resources["cpu"], max(1.0, self.resources["gpu"]), any(slots)
         trainable = tune.with_resources(
             tune.with_parameters(_single_trial, evaluator=evaluator, limit=budget.trial_time_limit, memory_limit_mb=self.memory_limit_mb),

@@ -1,0 +1,134 @@
+"""Neural learners and their architecture search spaces, registered when torch is installed.
+
+The spaces are data like every other: the MLP's depth decides which per-layer
+widths exist (``width_3`` only when ``n_layers`` is 3 or more), the CNN's
+number of blocks decides its per-block channels. Epochs are the fidelity:
+both learners report a validation score after every epoch, so pruners stop
+poor architectures after a few epochs. The learning-rate range is the one the
+meta-learned prior (:mod:`metaknowledge.lr_prior`) narrows per task.
+
+Without torch the engine runs as before; :func:`missing_reason` says how to
+enable these learners.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from searchspaces.learner import BuildContext, Learner, Preprocessing, Staging
+from searchspaces.params import Categorical, Float, Int, when
+from searchspaces.space import SearchSpace
+
+MAX_LAYERS = 4
+MAX_BLOCKS = 3
+EPOCH_STAGING = Staging("epochs", callback="on_epoch")
+LEARNING_RATE = Float("learning_rate", 1e-4, 3e-1, log=True, default=1e-3)
+
+
+def available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def missing_reason() -> str:
+    return "neural learners (mlp, cnn) need torch: pip install 'automl-engine[torch]' (CPU: pip install torch==2.13.0)"
+
+
+def _training_params(epochs: int, batch_sizes: tuple[int, ...], batch_default: int) -> tuple:
+    return (
+        LEARNING_RATE,
+        Float("weight_decay", 1e-7, 1e-2, log=True, default=1e-5),
+        Categorical("batch_size", batch_sizes, default=batch_default),
+        Categorical("schedule", ("constant", "cosine", "step"), default="constant"),
+        Int("epochs", 4, epochs, log=True, default=min(100, epochs), low_cost=8),
+    )
+
+
+MLP_SPACE = SearchSpace(
+    (
+        Int("n_layers", 1, MAX_LAYERS, default=2, low_cost=1),
+        *(
+            Int(f"width_{i}", 16, 512, log=True, default=128, low_cost=32,
+                condition=None if i == 1 else when("n_layers", *range(i, MAX_LAYERS + 1)))
+            for i in range(1, MAX_LAYERS + 1)
+        ),
+        Categorical("activation", ("relu", "gelu", "silu", "tanh"), default="relu"),
+        Categorical("norm", ("none", "batch", "layer"), default="none"),
+        Float("dropout", 0.0, 0.5, default=0.1),
+        Categorical("residual", (False, True), default=False),
+        *_training_params(epochs=200, batch_sizes=(32, 64, 128, 256, 512), batch_default=128),
+    ),
+    name="mlp",
+)
+
+CNN_SPACE = SearchSpace(
+    (
+        Int("n_blocks", 1, MAX_BLOCKS, default=2, low_cost=1),
+        *(
+            Int(f"channels_{i}", 8, 128, log=True, default=16 * 2 ** (i - 1), low_cost=8,
+                condition=None if i == 1 else when("n_blocks", *range(i, MAX_BLOCKS + 1)))
+            for i in range(1, MAX_BLOCKS + 1)
+        ),
+        Categorical("kernel_size", (3, 5), default=3),
+        Categorical("pooling", ("max", "avg", "none"), default="max"),
+        Int("head_width", 32, 512, log=True, default=64),
+        Categorical("activation", ("relu", "gelu", "silu"), default="relu"),
+        Categorical("norm", ("none", "batch"), default="batch"),
+        Float("dropout", 0.0, 0.5, default=0.1),
+        *_training_params(epochs=100, batch_sizes=(32, 64, 128, 256), batch_default=64),
+    ),
+    name="cnn",
+)
+
+
+def _common(params: dict[str, Any], ctx: BuildContext) -> dict[str, Any]:
+    return {
+        "learning_rate": params["learning_rate"], "weight_decay": params["weight_decay"],
+        "batch_size": params["batch_size"], "schedule": params["schedule"], "epochs": params["epochs"],
+        "activation": params["activation"], "norm": params["norm"], "dropout": params["dropout"],
+        # "cpu" only where a backend decided so; otherwise a GPU wherever torch sees one
+        "device": ctx.device if ctx.device != "cpu" else "auto", "n_jobs": 1, "random_state": ctx.seed,
+    }
+
+
+def build_mlp(params: dict[str, Any], ctx: BuildContext) -> Any:
+    from searchspaces import torch_nets
+
+    widths = tuple(params[f"width_{i}"] for i in range(1, params["n_layers"] + 1))
+    cls = torch_nets.TorchMLPRegressor if ctx.task == "regression" else torch_nets.TorchMLPClassifier
+    return cls(hidden_layer_sizes=widths, residual=params["residual"], categorical_mask=ctx.categorical_mask,
+               **_common(params, ctx))
+
+
+def build_cnn(params: dict[str, Any], ctx: BuildContext) -> Any:
+    from searchspaces import torch_nets
+
+    channels = tuple(params[f"channels_{i}"] for i in range(1, params["n_blocks"] + 1))
+    cls = torch_nets.TorchCNNRegressor if ctx.task == "regression" else torch_nets.TorchCNNClassifier
+    return cls(channels=channels, kernel_size=params["kernel_size"], pooling=params["pooling"],
+               head_width=params["head_width"], **_common(params, ctx))
+
+
+MLP = Learner(
+    name="mlp",
+    tasks=frozenset({"classification", "regression"}),
+    space=MLP_SPACE,
+    build=build_mlp,
+    preprocessing=Preprocessing(categorical="native", scale=True, impute=True),
+    staging=EPOCH_STAGING,
+    gpu=True,
+    cost=6.0,
+    description="torch multilayer perceptron (embeddings for categorical features), architecture searched",
+)
+
+CNN = Learner(
+    name="cnn",
+    tasks=frozenset({"classification", "regression"}),
+    space=CNN_SPACE,
+    build=build_cnn,
+    preprocessing=Preprocessing(categorical="ordinal", scale=True, impute=True),
+    staging=EPOCH_STAGING,
+    gpu=True,
+    cost=10.0,
+    description="torch convolutional network for image-shaped rows (shape inferred from the number of columns)",
+)

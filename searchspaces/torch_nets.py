@@ -1,0 +1,446 @@
+"""Torch networks as scikit-learn estimators: a tabular MLP and a small CNN.
+
+Both follow scikit-learn's estimator contract (``__init__`` stores
+parameters, ``fit`` returns ``self``, learned state ends in ``_``), so the
+engine treats them like any other learner. What they add:
+
+- the device is chosen automatically (``device="auto"``: a GPU where there is one);
+- training is seeded, and stops early on a validation split held out of the
+  training rows, keeping the best epoch's weights;
+- ``on_epoch(epoch, estimator)`` is called after every epoch, which is how the
+  evaluator reports intermediate scores to pruners (successive halving,
+  Hyperband, ASHA) and how it stops a poor trial early;
+- the MLP embeds the columns named by ``categorical_mask`` (integer codes, NaN
+  for missing) and feeds the rest as numbers; the CNN reshapes each row into
+  an image (``image_shape``, or inferred from the number of columns).
+
+>>> import numpy as np
+>>> from searchspaces.torch_nets import TorchMLPClassifier
+>>> X = np.random.default_rng(0).normal(size=(200, 5)); y = (X[:, 0] > 0).astype(int)
+>>> TorchMLPClassifier(epochs=20, random_state=0).fit(X, y).score(X, y) > 0.9
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import train_test_split
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
+NORMS = ("none", "batch", "layer")
+SCHEDULES = ("constant", "cosine", "step")
+POOLINGS = ("max", "avg", "none")
+PREDICT_BATCH = 4096
+
+
+def pick_device(device: str) -> torch.device:
+    """``"auto"``: the first GPU if torch sees one, else the CPU; anything else as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def infer_image_shape(n_features: int, image_shape: Sequence[int] | None) -> tuple[int, int, int]:
+    """(channels, height, width) for rows of ``n_features`` values.
+
+    Without ``image_shape``, one channel and the factor pair of ``n_features``
+    closest to a square (15 x 16 for 240 pixels), if no side is more than
+    twice the other.
+    """
+    if image_shape is not None:
+        shape = tuple(int(s) for s in image_shape)
+        shape = (1, *shape) if len(shape) == 2 else shape
+        if len(shape) != 3 or math.prod(shape) != n_features:
+            raise ValueError(f"image_shape {tuple(image_shape)} does not hold {n_features} values per row")
+        return shape  # type: ignore[return-value]
+    height = int(math.isqrt(n_features))
+    while height > 1 and n_features % height:
+        height -= 1
+    width = n_features // height
+    if height < 2 or width > 2 * height:
+        raise ValueError(
+            f"cannot read rows of {n_features} values as images; pass image_shape=(height, width) "
+            "or (channels, height, width) to the CNN"
+        )
+    return 1, height, width
+
+
+def _norm(kind: str, width: int, conv: bool = False) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(width) if conv else nn.BatchNorm1d(width)
+    if kind == "layer":
+        return nn.GroupNorm(1, width) if conv else nn.LayerNorm(width)
+    return nn.Identity()
+
+
+class _Dense(nn.Module):
+    """Linear, normalisation, activation, dropout; a skip connection when asked and the widths agree."""
+
+    def __init__(self, n_in: int, n_out: int, activation: str, norm: str, dropout: float, residual: bool):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(n_in, n_out), _norm(norm, n_out), ACTIVATIONS[activation](), nn.Dropout(dropout))
+        self.residual = residual and n_in == n_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        return x + out if self.residual else out
+
+
+class TabularNet(nn.Module):
+    """Numeric columns and embedded categorical codes, through dense layers, to ``n_out`` outputs."""
+
+    def __init__(self, n_numeric: int, cardinalities: Sequence[int], widths: Sequence[int], activation: str,
+                 norm: str, dropout: float, residual: bool, n_out: int):
+        super().__init__()
+        dims = [min(16, (c + 1) // 2 + 1) for c in cardinalities]
+        self.embeddings = nn.ModuleList(nn.Embedding(c, d) for c, d in zip(cardinalities, dims))
+        layers, n_in = [], n_numeric + sum(dims)
+        for width in widths:
+            layers.append(_Dense(n_in, width, activation, norm, dropout, residual))
+            n_in = width
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(n_in, n_out)
+
+    def forward(self, numeric: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        parts = [numeric] + [embed(codes[:, i]) for i, embed in enumerate(self.embeddings)]
+        return self.head(self.body(torch.cat(parts, dim=1)))
+
+
+class ImageNet(nn.Module):
+    """Convolution blocks (conv, normalisation, activation, pooling), then a dense head."""
+
+    def __init__(self, shape: tuple[int, int, int], channels: Sequence[int], kernel_size: int, pooling: str,
+                 activation: str, norm: str, dropout: float, head_width: int, n_out: int):
+        super().__init__()
+        self.shape = shape
+        blocks, n_in, (height, width) = [], shape[0], shape[1:]
+        for n_channels in channels:
+            blocks += [nn.Conv2d(n_in, n_channels, kernel_size, padding=kernel_size // 2),
+                       _norm(norm, n_channels, conv=True), ACTIVATIONS[activation]()]
+            if pooling != "none" and min(height, width) >= 4:
+                blocks.append(nn.MaxPool2d(2) if pooling == "max" else nn.AvgPool2d(2))
+                height, width = height // 2, width // 2
+            n_in = n_channels
+        self.features = nn.Sequential(*blocks)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(n_in * height * width, head_width), ACTIVATIONS[activation](),
+            nn.Dropout(dropout), nn.Linear(head_width, n_out),
+        )
+
+    def forward(self, numeric: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(numeric.reshape(-1, *self.shape)))
+
+
+class _TorchEstimator(BaseEstimator):
+    """Training loop shared by the MLP and the CNN; subclasses build the network and pick the loss."""
+
+    _is_classifier = False
+
+    # -- the network (subclasses) -------------------------------------------
+
+    def _make_network(self, n_features: int, n_out: int) -> nn.Module:
+        raise NotImplementedError
+
+    def _split_columns(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Numeric inputs (NaN as 0) and integer codes for embeddings (none by default)."""
+        return np.nan_to_num(X, nan=0.0).astype(np.float32), np.zeros((len(X), 0), dtype=np.int64)
+
+    # -- fitting ------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any) -> _TorchEstimator:
+        """Train for ``epochs`` (fewer if validation loss stops improving); with ``warm_start``, continue."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2:
+            raise ValueError(f"expected a 2-d array of features, got shape {X.shape}")
+        y = np.asarray(y)
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+        if self.warm_start and hasattr(self, "network_"):
+            self._set_data(X, self._encode_target(y))  # keep the network, train on the data given now
+        else:
+            self._start(X, y)
+        if self.device_.type == "cpu" and self.n_jobs:
+            torch.set_num_threads(int(self.n_jobs))
+        self._train(self.epochs)
+        return self
+
+    def _start(self, X: np.ndarray, y: np.ndarray) -> None:
+        torch.manual_seed(self.random_state)
+        self.n_features_in_ = X.shape[1]
+        self.device_ = pick_device(self.device)
+        self._set_data(X, self._encode_target(y), fit_columns=True)
+        n_out = len(self.classes_) if self._is_classifier else 1
+        self.network_ = self._make_network(X.shape[1], n_out).to(self.device_)
+        self.optimizer_ = torch.optim.AdamW(self.network_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        self.n_epochs_ = 0
+        self.best_epoch_ = 0
+        self.best_loss_ = math.inf
+        self.validation_losses_: list[float] = []
+        self._best_state: dict[str, torch.Tensor] | None = None
+        self.stopped_early_ = False
+        self._generator = torch.Generator().manual_seed(self.random_state)
+
+    def _set_data(self, X: np.ndarray, target: np.ndarray, fit_columns: bool = False) -> None:
+        """Hold out the validation rows (seeded, stratified where possible) and move both parts to the device."""
+        rows = np.arange(len(X))
+        valid = np.array([], dtype=int)
+        if self.validation_fraction and len(X) >= 20:
+            stratify = target if self._is_classifier and np.bincount(target).min() >= 2 else None
+            try:
+                rows, valid = train_test_split(rows, test_size=self.validation_fraction, random_state=self.random_state, stratify=stratify)
+            except ValueError:  # too few rows of some class for a stratified split
+                rows, valid = train_test_split(rows, test_size=self.validation_fraction, random_state=self.random_state)
+        if fit_columns:
+            self._fit_columns(X[rows])
+        self._train_data = self._tensors(X[rows], target[rows])
+        self._valid_data = self._tensors(X[valid], target[valid]) if len(valid) else None
+
+    def _fit_columns(self, X: np.ndarray) -> None:
+        """Learn what the column split needs from the training rows (cardinalities, for the MLP)."""
+
+    def _tensors(self, X: np.ndarray, target: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        numeric, codes = self._split_columns(X)
+        kind = torch.long if self._is_classifier else torch.float32
+        return (torch.from_numpy(numeric).to(self.device_), torch.from_numpy(codes).to(self.device_),
+                torch.as_tensor(target, dtype=kind).to(self.device_))
+
+    def _learning_rate_at(self, epoch: int) -> float:
+        if self.schedule == "cosine":
+            return self.learning_rate * 0.5 * (1 + math.cos(math.pi * min(epoch, self.epochs) / max(1, self.epochs)))
+        if self.schedule == "step":
+            return self.learning_rate * (0.1 ** (epoch // max(1, self.epochs // 3)))
+        return self.learning_rate
+
+    def _train(self, until: int) -> None:
+        numeric, codes, target = self._train_data
+        n = len(target)
+        batch = max(1, min(int(self.batch_size), n))
+        loss_fn = self._loss()
+        while self.n_epochs_ < until and not self.stopped_early_:
+            for group in self.optimizer_.param_groups:
+                group["lr"] = self._learning_rate_at(self.n_epochs_)
+            self.network_.train()
+            order = torch.randperm(n, generator=self._generator).to(self.device_)
+            for start in range(0, n, batch):
+                index = order[start:start + batch]
+                if len(index) < 2 and n >= 2:  # batch normalisation needs two rows
+                    continue
+                self.optimizer_.zero_grad(set_to_none=True)
+                loss = loss_fn(self._output(self.network_(numeric[index], codes[index])), target[index])
+                loss.backward()
+                self.optimizer_.step()
+            self.n_epochs_ += 1
+            self._after_epoch(loss_fn)
+            if self.on_epoch is not None:
+                self.on_epoch(self.n_epochs_, self)
+        if self._best_state is not None:
+            self.network_.load_state_dict(self._best_state)
+
+    def _after_epoch(self, loss_fn: Callable) -> None:
+        """Track the validation loss; keep the best weights; stop after ``patience`` epochs without progress."""
+        if self._valid_data is None:
+            self.best_epoch_ = self.n_epochs_
+            return
+        numeric, codes, target = self._valid_data
+        self.network_.eval()
+        with torch.no_grad():
+            loss = float(loss_fn(self._output(self.network_(numeric, codes)), target))
+        self.validation_losses_.append(loss)
+        if loss < self.best_loss_ - 1e-7:
+            self.best_loss_, self.best_epoch_ = loss, self.n_epochs_
+            self._best_state = {k: v.detach().clone() for k, v in self.network_.state_dict().items()}
+        elif self.patience and self.n_epochs_ - self.best_epoch_ >= self.patience:
+            self.stopped_early_ = True
+
+    # -- prediction ---------------------------------------------------------
+
+    def _raw_predict(self, X: Any) -> np.ndarray:
+        if not hasattr(self, "network_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(f"expected {self.n_features_in_} features, got shape {X.shape}")
+        numeric, codes = self._split_columns(X)
+        self.network_.eval()
+        outputs = []
+        with torch.no_grad():
+            for start in range(0, len(X), PREDICT_BATCH):
+                part = slice(start, start + PREDICT_BATCH)
+                out = self.network_(torch.from_numpy(numeric[part]).to(self.device_), torch.from_numpy(codes[part]).to(self.device_))
+                outputs.append(self._output(out).float().cpu().numpy())
+        return np.concatenate(outputs) if outputs else np.zeros((0, 1))
+
+    def __getstate__(self) -> dict:
+        """Pickle without training-only state (data tensors, callbacks), with weights on the CPU."""
+        state = dict(self.__dict__)
+        for key in ("_train_data", "_valid_data", "_best_state", "_generator", "optimizer_"):
+            state.pop(key, None)
+        state["on_epoch"] = None
+        if "network_" in state:
+            state["network_"] = state["network_"].to("cpu")
+            state["device_"] = torch.device("cpu")
+        return state
+
+
+class _Classifier(ClassifierMixin):
+    _is_classifier = True
+
+    def _encode_target(self, y: np.ndarray) -> np.ndarray:
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"classification needs at least two classes; y has only {self.classes_.tolist()}")
+        return encoded
+
+    def _loss(self) -> nn.Module:
+        return nn.CrossEntropyLoss()
+
+    def _output(self, out: torch.Tensor) -> torch.Tensor:
+        return out
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        logits = torch.from_numpy(self._raw_predict(X))
+        return torch.softmax(logits, dim=1).numpy().astype(np.float64)
+
+    def predict(self, X: Any) -> np.ndarray:
+        best = np.argmax(self.predict_proba(X), axis=1)
+        return self.classes_[best]
+
+
+class _Regressor(RegressorMixin):
+    def _encode_target(self, y: np.ndarray) -> np.ndarray:
+        y = y.astype(np.float64)
+        self.target_mean_, self.target_scale_ = float(np.mean(y)), float(np.std(y)) or 1.0
+        return (y - self.target_mean_) / self.target_scale_
+
+    def _loss(self) -> nn.Module:
+        return nn.MSELoss()
+
+    def _output(self, out: torch.Tensor) -> torch.Tensor:
+        return out[:, 0]
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self._raw_predict(X).astype(np.float64) * self.target_scale_ + self.target_mean_
+
+
+class _MLP(_TorchEstimator):
+    def __init__(self, hidden_layer_sizes: Sequence[int] = (128, 128), activation: str = "relu", norm: str = "none",
+                 dropout: float = 0.1, residual: bool = False, categorical_mask: Sequence[bool] | None = None,
+                 learning_rate: float = 1e-3, weight_decay: float = 1e-5, batch_size: int = 128,
+                 schedule: str = "constant", epochs: int = 100, patience: int = 10, validation_fraction: float = 0.1,
+                 warm_start: bool = False, on_epoch: Callable | None = None, device: str = "auto",
+                 n_jobs: int | None = None, random_state: int = 0):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.norm = norm
+        self.dropout = dropout
+        self.residual = residual
+        self.categorical_mask = categorical_mask
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.schedule = schedule
+        self.epochs = epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.warm_start = warm_start
+        self.on_epoch = on_epoch
+        self.device = device
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _mask(self, n_features: int) -> np.ndarray:
+        mask = np.zeros(n_features, dtype=bool)
+        if self.categorical_mask is not None:
+            given = np.asarray(self.categorical_mask, dtype=bool)
+            mask[: min(len(given), n_features)] = given[:n_features]
+        return mask
+
+    def _fit_columns(self, X: np.ndarray) -> None:
+        codes = X[:, self._mask(X.shape[1])]
+        highest = np.nanmax(np.where(np.isnan(codes), -1, codes), axis=0) if codes.size else np.zeros(codes.shape[1])
+        self.cardinalities_ = [int(h) + 2 for h in np.atleast_1d(highest)]  # + missing/unseen (0) and a code for 0
+
+    def _split_columns(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mask = self._mask(X.shape[1])
+        numeric = np.nan_to_num(X[:, ~mask], nan=0.0).astype(np.float32)
+        raw = X[:, mask]
+        codes = np.where(np.isnan(raw), 0, raw + 1).astype(np.int64)
+        limits = np.asarray(getattr(self, "cardinalities_", []), dtype=np.int64)
+        if codes.shape[1]:
+            codes = np.where((codes < 0) | (codes >= limits), 0, codes)  # unseen levels share the missing code
+        return numeric, codes
+
+    def _make_network(self, n_features: int, n_out: int) -> nn.Module:
+        self._check(self.activation, ACTIVATIONS, "activation")
+        self._check(self.norm, NORMS, "norm")
+        self._check(self.schedule, SCHEDULES, "schedule")
+        n_numeric = int((~self._mask(n_features)).sum())
+        return TabularNet(n_numeric, self.cardinalities_, [int(w) for w in self.hidden_layer_sizes], self.activation,
+                          self.norm, float(self.dropout), bool(self.residual), n_out)
+
+    @staticmethod
+    def _check(value: str, allowed: Any, name: str) -> None:
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+
+
+class _CNN(_TorchEstimator):
+    def __init__(self, channels: Sequence[int] = (16, 32), kernel_size: int = 3, pooling: str = "max",
+                 head_width: int = 64, activation: str = "relu", norm: str = "batch", dropout: float = 0.1,
+                 image_shape: Sequence[int] | None = None, learning_rate: float = 1e-3, weight_decay: float = 1e-5,
+                 batch_size: int = 64, schedule: str = "constant", epochs: int = 50, patience: int = 10,
+                 validation_fraction: float = 0.1, warm_start: bool = False, on_epoch: Callable | None = None,
+                 device: str = "auto", n_jobs: int | None = None, random_state: int = 0):
+        self.channels = channels
+        self.kernel_size = kernel_size
+        self.pooling = pooling
+        self.head_width = head_width
+        self.activation = activation
+        self.norm = norm
+        self.dropout = dropout
+        self.image_shape = image_shape
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.schedule = schedule
+        self.epochs = epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.warm_start = warm_start
+        self.on_epoch = on_epoch
+        self.device = device
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _make_network(self, n_features: int, n_out: int) -> nn.Module:
+        _MLP._check(self.activation, ACTIVATIONS, "activation")
+        _MLP._check(self.norm, NORMS, "norm")
+        _MLP._check(self.pooling, POOLINGS, "pooling")
+        _MLP._check(self.schedule, SCHEDULES, "schedule")
+        self.image_shape_ = infer_image_shape(n_features, self.image_shape)
+        return ImageNet(self.image_shape_, [int(c) for c in self.channels], int(self.kernel_size), self.pooling,
+                        self.activation, self.norm, float(self.dropout), int(self.head_width), n_out)
+
+
+class TorchMLPClassifier(_Classifier, _MLP):
+    """A multilayer perceptron for tabular classification (embeddings for categorical codes)."""
+
+
+class TorchMLPRegressor(_Regressor, _MLP):
+    """A multilayer perceptron for tabular regression (the target is standardised while training)."""
+
+
+class TorchCNNClassifier(_Classifier, _CNN):
+    """A small convolutional network for classifying image-shaped rows."""
+
+
+class TorchCNNRegressor(_Regressor, _CNN):
+    """A small convolutional network for regression on image-shaped rows."""
