@@ -304,17 +304,19 @@ def _initial_configs(
 ) -> list[tuple[Config, str]]:
     """The configurations to evaluate first, then the user's, validated.
 
-    Warm: the suggestions of meta-knowledge, best first. Cold: every learner's
-    low-cost point, then the defaults, learners in order of their cost hint,
-    so that something finishes early even on data where the defaults are slow.
+    Every learner's low-cost point comes first (learners in order of their cost
+    hint), so that something finishes early even on data where the rest is
+    slow; then, warm, the suggestions of meta-knowledge, best first, or, cold,
+    the learners' defaults.
     """
     initial: list[tuple[Config, str]] = []
+    by_cost = sorted(learners.values(), key=lambda learner: learner.cost)
+    cheap = [(learner.low_cost_config(), "default") for learner in by_cost]
     if warm is not None:
-        candidates = [(s.config, f"warm:{s.method}") for s in warm.suggestions]
+        # The cheap corner of each learner costs a second or so in all and guards against suggestions too slow for this data.
+        candidates = cheap + [(s.config, f"warm:{s.method}") for s in warm.suggestions]
     else:
-        by_cost = sorted(learners.values(), key=lambda learner: learner.cost)
-        cheap_then_default = [learner.low_cost_config() for learner in by_cost] + [learner.default_config() for learner in by_cost]
-        candidates = [(config, "default") for config in cheap_then_default]
+        candidates = cheap + [(learner.default_config(), "default") for learner in by_cost]
     for config, origin in candidates:
         if all(config != seen for seen, _ in initial):
             initial.append((config, origin))

@@ -12,7 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from automl import AutoMLClassifier, AutoMLRegressor
 
-FAST = dict(time_budget=None, n_trials=2, learners=["linear", "knn"])
+FAST = dict(time_budget=None, n_trials=2, learners=["linear", "knn"], remember=False)  # repeated fits must agree: no learning in between
 
 
 @parametrize_with_checks([AutoMLClassifier(**FAST), AutoMLRegressor(**FAST)])

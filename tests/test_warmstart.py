@@ -158,15 +158,18 @@ def test_warm_start_changes_which_configurations_run_first(tmp_path, small_binar
     knowledge.meta_features = pd.DataFrame(rows)
     kb = tmp_path / "kb.sqlite"
     write_knowledge(kb, knowledge)
-    cold = automl.fit(X, y, n_trials=3, time_budget=None, warm_start=False, remember=False, verbose=0, kb=kb)
-    warm = automl.fit(X, y, n_trials=3, time_budget=None, warm_start=2, remember=False, verbose=0, kb=kb)
+    two = ["linear", "random_forest"]
+    cold = automl.fit(X, y, n_trials=4, time_budget=None, warm_start=False, remember=False, verbose=0, kb=kb, learners=two)
+    warm = automl.fit(X, y, n_trials=4, time_budget=None, warm_start=2, remember=False, verbose=0, kb=kb, learners=two)
     cold_first = cold.leaderboard().sort_values("trial")
     warm_first = warm.leaderboard().sort_values("trial")
-    assert list(cold_first["origin"][:3]) == ["default"] * 3
-    assert list(warm_first["origin"][:2]) == [f"warm:{warm_module.DEFAULT_METHOD}"] * 2
-    # The default (a portfolio) opens with configurations that together cover both kinds of task ...
-    assert set(warm_first["learner"][:2]) == {"linear", "random_forest"}
-    assert dict(LINEAR[-1].params) in list(warm_first["params"][:2])
+    # Both open with each learner's cheap corner; then the cold start tries defaults, the warm start what knowledge says.
+    assert list(cold_first["origin"][:3]) == ["default"] * 3  # linear's cheap corner is its default
+    assert list(warm_first["origin"]) == ["default"] * 2 + [f"warm:{warm_module.DEFAULT_METHOD}"] * 2
+    assert list(warm_first["params"][:2]) == list(cold_first["params"][:2])
+    # The default (a portfolio) covers both kinds of task ...
+    assert set(warm_first["learner"][2:]) == {"linear", "random_forest"}
+    assert dict(LINEAR[-1].params) in list(warm_first["params"][2:])
     # ... and searches next where this dataset's nearest neighbours did best, linear models among them.
     plan = warm_module.plan_warm_start(meta, "binary", engine._make_evaluator(
         automl.data.load_dataset(X, y), automl.metrics.get_metric(None, "binary"), None, None, "auto", None, None, 0).learners, 2, kb)
