@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from benchmarks import peers
 from benchmarks.peers import DEFAULT_DATA
-from benchmarks.protocol import load_split, score
+from benchmarks.protocol import align_proba, load_split, score
 
 OUT = Path(__file__).resolve().parent / "results" / "neural"
 NAS_DATASET = "mfeat_pixel"
@@ -72,7 +72,7 @@ def run_nas(data: Path, budget: float, seed: int = 0) -> pd.DataFrame:
     scaler = StandardScaler().fit(split.X_train)
     mlp = TorchMLPClassifier(random_state=seed).fit(scaler.transform(split.X_train), split.y_train)
     proba = mlp.predict_proba(scaler.transform(split.X_test))
-    value, accuracy = score(split, _align(proba, mlp.classes_, split.classes))
+    value, accuracy = score(split, align_proba(proba, mlp.classes_, split.classes))
     rows.append({"system": "default MLP (128-128, lr 1e-3)", "log_loss": value, "accuracy": accuracy,
                  "seconds": time.monotonic() - started, "trials": 1, "pruned": 0, "architecture": "mlp defaults"})
     started = time.monotonic()
@@ -91,12 +91,6 @@ def run_nas(data: Path, budget: float, seed: int = 0) -> pd.DataFrame:
     (OUT / "nas.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return table
-
-
-def _align(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    from benchmarks.protocol import align_proba
-
-    return align_proba(proba, model_classes, classes)
 
 
 # -- the meta-learned learning rate, leave one dataset out ---------------------
