@@ -147,7 +147,7 @@ def _run(args: dict[str, Any], final: bool) -> Any:
         meta_features = describe(dataset, seed) if (remember or args["warm_start"]) else None
         evaluator = _make_evaluator(dataset, chosen_metric, args["learners"], args["space"], args["resampling"],
                                     args["n_folds"], time_budget, seed)
-        warm = _warm_start(args["warm_start"], meta_features, dataset, evaluator, time_budget, n_trials, kb)
+        warm = _warm_start(args["warm_start"], meta_features, dataset, evaluator, budget, kb)
         plan = SearchPlan(
             space=joint_space({name: learner.space for name, learner in evaluator.learners.items()}),
             initial=_initial_configs(evaluator.learners, args["initial_configs"], warm),
@@ -278,8 +278,7 @@ def _warm_start(
     meta_features: Mapping[str, float] | None,
     dataset: Dataset,
     evaluator: Evaluator,
-    time_budget: float | None,
-    n_trials: int | None,
+    budget: Budget,
     kb: str | None,
 ) -> WarmStart | None:
     """What meta-knowledge suggests for this dataset (None for a cold start)."""
@@ -288,11 +287,13 @@ def _warm_start(
     if isinstance(warm_start, bool) or not isinstance(warm_start, int) or warm_start < 1:
         if warm_start is not True:
             raise ConfigError(f"warm_start must be True, False or a positive number of configurations, got {warm_start!r}")
-        k = initial_count(time_budget, n_trials)
+        k = initial_count(budget.time_budget, budget.max_trials)
     else:
         k = warm_start
     try:
-        warm = plan_warm_start(meta_features, dataset.task, evaluator.learners, k, kb)
+        shape = (len(evaluator.rows), dataset.X.shape[1])
+        warm = plan_warm_start(meta_features, dataset.task, evaluator.learners, k, kb, time_budget=budget.time_budget,
+                               trial_time_limit=budget.trial_time_limit, data_shape=shape)
     except Exception as error:  # a broken knowledge base must not stop the search
         log.warning("warm start unavailable (%s: %s); starting cold", type(error).__name__, error)
         return None

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from metaknowledge.cost import CostModel
 from metaknowledge.lr_prior import NEURAL_LEARNERS, RATE, LearningRatePrior
 from metaknowledge.shipped import load_knowledge
 from metaknowledge.snapshot import Knowledge
@@ -34,6 +35,9 @@ ZERO_SHOT_METHOD = "nearest"  # one configuration: best at k = 1 of the starters
 PRIOR_METHOD = "nearest"  # the priors: the region where this task's nearest datasets did best
 LR_PRIOR_POSITION = 1  # where a neural learner's default, at the predicted learning rate, joins the suggestions
 PRIOR_SUGGESTIONS = 10  # the top suggestions whose region becomes the prior
+WARM_SHARE = 0.5  # the suggestions are planned to take at most this share of the time budget, together
+COST_MARGIN = 2.0  # predicted seconds are typically right within this factor
+HISTORY_ROWS = 3000  # rows the shipped histories were evaluated on at most (automl kb build --max-rows)
 EXCLUDE_ENV = "AUTOML_KB_EXCLUDE"  # comma-separated task names left out (held-out evaluations)
 
 _cache: dict[tuple, WarmStarter] = {}
@@ -73,6 +77,11 @@ def fitted_lr_prior(knowledge: Knowledge) -> LearningRatePrior:
     return _cached("lr-prior", knowledge, lambda: LearningRatePrior().fit(knowledge))
 
 
+def fitted_cost_model(knowledge: Knowledge) -> CostModel:
+    """Predicted trial seconds of known configurations, fitted on ``knowledge``'s recorded times."""
+    return _cached("cost", knowledge, lambda: CostModel().fit(knowledge, rows_cap=HISTORY_ROWS))
+
+
 def _cached(name: str, knowledge: Knowledge, fit: Callable[[], Any]) -> Any:
     version = (len(knowledge.tasks), len(knowledge.runs), float(knowledge.runs["created"].max() or 0) if len(knowledge.runs) else 0.0)
     for stale in [key for key in _cache if key[1:] != version]:
@@ -90,8 +99,17 @@ def plan_warm_start(
     kb: str | Path | None = None,
     method: str = DEFAULT_METHOD,
     prior_method: str = PRIOR_METHOD,
+    time_budget: float | None = None,
+    trial_time_limit: float | None = None,
+    data_shape: tuple[int, int] | None = None,
 ) -> WarmStart:
-    """Suggestions (by ``method``) and priors (by ``prior_method``) for a new task, from everything the engine knows."""
+    """Suggestions (by ``method``) and priors (by ``prior_method``) for a new task, from everything the engine knows.
+
+    Given the ``data_shape`` trials will run on (rows, features), suggestions
+    too slow to afford are passed over for the next ones: one that would likely
+    pass the ``trial_time_limit``, and any that would take the suggestions
+    together past ``WARM_SHARE`` of the ``time_budget``.
+    """
     started = time.perf_counter()
     knowledge = knowledge_for(kb)
     if knowledge.runs.empty:
@@ -99,15 +117,41 @@ def plan_warm_start(
         return WarmStart([], {}, time.perf_counter() - started, method)
 
     def ranked(by: str, count: int) -> list[Suggestion]:
-        suggestions = fitted_starter(by, knowledge).suggest(meta_features, task_type, k=2 * count, learners=list(learners))
-        return [s for s in suggestions if not learners[s.config.learner].space.problems(dict(s.config.params))][:count]
+        suggestions = fitted_starter(by, knowledge).suggest(meta_features, task_type, k=3 * count, learners=list(learners))
+        return [s for s in suggestions if not learners[s.config.learner].space.problems(dict(s.config.params))]
 
-    suggestions = ranked(method, k)
-    regions = ranked(prior_method, PRIOR_SUGGESTIONS) if prior_method != method or k < PRIOR_SUGGESTIONS else suggestions
+    candidates = ranked(method, k)
+    limits = (time_budget or float("inf"), trial_time_limit or float("inf"))
+    suggestions = _affordable(candidates, fitted_cost_model(knowledge), k, limits, data_shape)
+    regions = ranked(prior_method, PRIOR_SUGGESTIONS) if prior_method != method or k < PRIOR_SUGGESTIONS else candidates
     kind = "regression" if task_type == "regression" else "classification"
     learned = priors(regions[:PRIOR_SUGGESTIONS], kind)
     suggestions = _centre_learning_rates(suggestions, learned, meta_features, learners, knowledge, k)
     return WarmStart(suggestions, learned, time.perf_counter() - started, method)
+
+
+def _affordable(
+    candidates: list[Suggestion], costs: CostModel, count: int, limits: tuple[float, float], data_shape: tuple[int, int] | None
+) -> list[Suggestion]:
+    """The first ``count`` candidates, in rank order, that fit the (time budget, trial time limit) ``limits``.
+
+    A suggestion never timed (a new configuration) costs nothing in this plan.
+    """
+    time_budget, trial_limit = limits
+    if data_shape is None or not costs.fitted or (time_budget == trial_limit == float("inf")):
+        return candidates[:count]
+    allowance = WARM_SHARE * time_budget
+    kept = []
+    for suggestion in candidates:
+        seconds = costs.predict(suggestion.config, *data_shape) or 0.0
+        if seconds > allowance or COST_MARGIN * seconds > trial_limit:
+            log.debug("passing over %s: about %.1f s, %.1f s left for suggestions", suggestion.config, seconds, allowance)
+            continue
+        kept.append(suggestion)
+        allowance -= seconds
+        if len(kept) == count:
+            break
+    return kept
 
 
 def _centre_learning_rates(

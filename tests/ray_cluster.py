@@ -92,4 +92,11 @@ def local_cluster(worker_nodes: int = 1, cpus_per_node: int = 1, worker_gpus: in
         cluster.wait_for(1 + worker_nodes)
         yield cluster
     finally:
+        _disconnect()  # a driver whose cluster dies under it is exited by Ray (code 1), taking pytest with it
         cluster.stop()
+
+
+def _disconnect() -> None:
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()

@@ -30,9 +30,6 @@ def _use(cluster, monkeypatch):
 def two_nodes():
     with local_cluster(worker_nodes=1, cpus_per_node=1) as cluster:
         yield cluster
-    import ray
-
-    ray.shutdown()
 
 
 def data():
