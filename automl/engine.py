@@ -309,16 +309,19 @@ def _initial_configs(
     Every learner's low-cost point comes first (learners in order of their cost
     hint), so that something finishes early even on data where the rest is
     slow; then, warm, the suggestions of meta-knowledge, best first, or, cold,
-    the learners' defaults.
+    the learners' defaults (both, defaults first, while the knowledge is too
+    thin to trust: see :class:`~automl.warm.WarmStart`).
     """
     initial: list[tuple[Config, str]] = []
     by_cost = sorted(learners.values(), key=lambda learner: learner.cost)
     cheap = [(learner.low_cost_config(), "default") for learner in by_cost]
-    if warm is not None:
-        # The cheap corner of each learner costs a second or so in all and guards against suggestions too slow for this data.
-        candidates = cheap + [(s.config, f"warm:{s.method}") for s in warm.suggestions]
+    defaults = [(learner.default_config(), "default") for learner in by_cost]
+    if warm is None:
+        candidates = cheap + defaults
     else:
-        candidates = cheap + [(learner.default_config(), "default") for learner in by_cost]
+        # The cheap corner of each learner costs a second or so in all and guards against suggestions too slow for this data.
+        suggested = [(s.config, f"warm:{s.method}") for s in warm.suggestions]
+        candidates = cheap + (suggested if warm.trusted else defaults + suggested)
     for config, origin in candidates:
         if all(config != seen for seen, _ in initial):
             initial.append((config, origin))

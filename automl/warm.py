@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from metaknowledge.cost import CostModel
+from metaknowledge.histories import KINDS
 from metaknowledge.lr_prior import NEURAL_LEARNERS, RATE, LearningRatePrior
 from metaknowledge.shipped import load_knowledge
 from metaknowledge.snapshot import Knowledge
@@ -36,6 +37,7 @@ DEFAULT_METHOD = "portfolio"  # the initial configurations: best over k = 1..10
 ZERO_SHOT_METHOD = "nearest"  # one configuration: best at k = 1 of the starters that fit in well under a second
 PRIOR_METHOD = "nearest"  # the priors: the region where this task's nearest datasets did best
 LR_PRIOR_POSITION = 1  # where a neural learner's default, at the predicted learning rate, joins the suggestions
+MIN_TASKS_TO_TRUST = 10  # with fewer known tasks of the kind, suggestions follow the defaults instead of replacing them
 PRIOR_SUGGESTIONS = 10  # the top suggestions whose region becomes the prior
 WARM_SHARE = 0.5  # the suggestions are planned to take at most this share of the time budget, together
 COST_MARGIN = 2.0  # predicted seconds are typically right within this factor
@@ -47,12 +49,18 @@ _cache: dict[tuple, WarmStarter] = {}
 
 @dataclass
 class WarmStart:
-    """The suggestions to evaluate first, the priors to search under next, and what it cost."""
+    """The suggestions to evaluate first, the priors to search under next, and what it cost.
+
+    ``trusted`` is False while the knowledge is thin (fewer than
+    ``MIN_TASKS_TO_TRUST`` tasks of this kind): the search then tries the
+    learners' defaults before the suggestions, and searches without priors.
+    """
 
     suggestions: list[Suggestion]
     priors: dict[str, SearchSpace] = field(default_factory=dict)
     seconds: float = 0.0
     method: str = DEFAULT_METHOD
+    trusted: bool = True
 
 
 def initial_count(time_budget: float | None, n_trials: int | None) -> int:
@@ -133,10 +141,11 @@ def plan_warm_start(
     limits = (time_budget or float("inf"), trial_time_limit or float("inf"))
     suggestions = _affordable(candidates, fitted_cost_model(knowledge), k, limits, data_shape)
     regions = ranked(prior_method, PRIOR_SUGGESTIONS) if prior_method != method or k < PRIOR_SUGGESTIONS else candidates
-    kind = "regression" if task_type == "regression" else "classification"
-    learned = priors(regions[:PRIOR_SUGGESTIONS], kind)
+    kind = KINDS.get(task_type, "classification")
+    trusted = int((knowledge.tasks["task_type"].map(KINDS) == kind).sum()) >= MIN_TASKS_TO_TRUST
+    learned = priors(regions[:PRIOR_SUGGESTIONS], kind) if trusted else {}
     suggestions = _centre_learning_rates(suggestions, learned, meta_features, learners, knowledge, k)
-    return WarmStart(suggestions, learned, time.perf_counter() - started, method)
+    return WarmStart(suggestions, learned, time.perf_counter() - started, method, trusted)
 
 
 def _affordable(

@@ -190,3 +190,21 @@ def test_zero_shot_fits_the_top_suggestion_once(tmp_path, small_binary):
     cold = automl.zero_shot(X, y)  # no knowledge at all: a learner's default
     assert cold.leaderboard().loc[0, "origin"] == "default"
 
+
+
+def test_thin_knowledge_adds_to_the_defaults_instead_of_replacing_them(tmp_path):
+    from automl import engine
+    from automl import warm as warm_module
+
+    learners = {name: get_learner(name, "classification") for name in ("linear", "random_forest")}
+    thin, rich = tmp_path / "thin.sqlite", tmp_path / "rich.sqlite"
+    write_knowledge(thin, synthetic_knowledge(n_tasks=warm_module.MIN_TASKS_TO_TRUST - 2))
+    write_knowledge(rich, synthetic_knowledge())
+    meta = {"width": 5.0, "noise": 0.0}
+    for kb, trusted in ((thin, False), (rich, True)):
+        plan = warm_module.plan_warm_start(meta, "binary", learners, 2, kb)
+        assert plan.trusted is trusted and bool(plan.priors) is trusted
+        initial = engine._initial_configs(learners, None, plan)
+        first_warm = next(i for i, (_, origin) in enumerate(initial) if origin.startswith("warm:"))
+        before = [config for config, _ in initial[:first_warm]]
+        assert all(learner.default_config() in before for learner in learners.values()) is not trusted
