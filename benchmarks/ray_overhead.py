@@ -18,6 +18,7 @@ each needs to first reach the score both reach.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def unmodified_tune_rate(workers: int, address: str) -> tuple[int, float]:
         trainable,
         tune_config=tune.TuneConfig(search_alg=OptunaSearch(space=space, metric="score", mode="max"), num_samples=10_000,
                                     max_concurrent_trials=workers, time_budget_s=OVERHEAD_SECONDS),
-        run_config=tune.RunConfig(verbose=0, storage_path=str(OUT / "tune-storage")),
+        run_config=tune.RunConfig(verbose=0, storage_path=tempfile.mkdtemp(prefix="tune-storage-")),
     )
     results = tuner.fit().get_dataframe()
     ray.shutdown()
