@@ -42,7 +42,11 @@ def when(parent: str, *values: Value) -> Condition:
 
 @dataclass(frozen=True)
 class Param:
-    """Base of all parameter kinds; ``kind`` names it in serialised form."""
+    """Base of all parameter kinds; ``kind`` names it in serialised form.
+
+    ``default`` is where a cold search starts; left out, it is the middle of a
+    numeric range (the geometric middle on a log scale) or the first choice.
+    """
 
     name: str
     default: Any = field(default=None, kw_only=True)
@@ -114,6 +118,8 @@ class Float(Param):
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", "float")
         _check_range(self.name, self.low, self.high, self.log)
+        if self.default is None:  # a parameter declared without a default starts in the middle of its range
+            object.__setattr__(self, "default", self.from_unit(0.5))
         for label, value in (("default", self.default), ("low_cost", self.low_cost)):
             if value is not None and not self.contains(value):
                 raise ValueError(f"parameter {self.name!r}: {label} {value} is outside [{self.low}, {self.high}]")
@@ -155,6 +161,8 @@ class Int(Param):
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", "int")
         _check_range(self.name, self.low, self.high, self.log)
+        if self.default is None:  # a parameter declared without a default starts in the middle of its range
+            object.__setattr__(self, "default", self.from_unit(0.5))
         for label, value in (("default", self.default), ("low_cost", self.low_cost)):
             if value is not None and not self.contains(value):
                 raise ValueError(f"parameter {self.name!r}: {label} {value} is outside [{self.low}, {self.high}]")
