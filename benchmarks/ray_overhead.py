@@ -83,6 +83,11 @@ def engine_rate(backend: str, workers: int, address: str | None) -> tuple[int, f
     return steady_rate(model.leaderboard())
 
 
+def _tune_space(trial):
+    """The trivial learner's space, define-by-run (module level: Tune pickles its searcher)."""
+    trial.suggest_float("dummy", 0.0, 1.0)
+
+
 def unmodified_tune_rate(workers: int, address: str) -> tuple[int, float]:
     """A user's plain Ray Tune search of the same trivial learner (default settings)."""
     import ray
@@ -97,14 +102,11 @@ def unmodified_tune_rate(workers: int, address: str) -> tuple[int, float]:
 
         tune.report({"score": cross_val_score(DummyClassifier(strategy="prior"), X, y, cv=2, scoring="roc_auc").mean()})
 
-    def space(trial):
-        trial.suggest_float("dummy", 0.0, 1.0)
-
     ray.shutdown()
     ray.init(address=address, log_to_driver=False)
     tuner = tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(search_alg=OptunaSearch(space=space, metric="score", mode="max"), num_samples=10_000,
+        tune_config=tune.TuneConfig(search_alg=OptunaSearch(space=_tune_space, metric="score", mode="max"), num_samples=10_000,
                                     max_concurrent_trials=workers, time_budget_s=OVERHEAD_SECONDS),
         run_config=tune.RunConfig(verbose=0, storage_path=tempfile.mkdtemp(prefix="tune-storage-")),
     )
@@ -119,16 +121,21 @@ def overhead_table(address: str) -> pd.DataFrame:
 
     searchspaces.register_learner(TRIVIAL, replace=True)
     own = evaluation_seconds()
-    rows = []
-    for system, backend in (("optuna in-process", "optuna"), ("ray (batched workers)", "ray"), ("ray-tune (one trial per config)", "ray-tune")):
-        for workers in (1, 2):
-            ray.shutdown()
+    done = OUT / "overhead_rows.csv"  # rows are kept as they finish, so an interrupted run resumes
+    rows = pd.read_csv(done).to_dict("records") if done.exists() else []
+    runs = [(system, backend, workers) for system, backend in (
+        ("optuna in-process", "optuna"), ("ray (batched workers)", "ray"), ("ray-tune (one trial per config)", "ray-tune"),
+        ("unmodified Ray Tune", None)) for workers in (1, 2)]
+    for system, backend, workers in runs:
+        if any(r["system"] == system and r["workers"] == workers for r in rows):
+            continue
+        ray.shutdown()
+        if backend is None:
+            trials, rate = unmodified_tune_rate(workers, address)
+        else:
             trials, rate = engine_rate(backend, workers, None if backend == "optuna" else address)
-            rows.append({"system": system, "workers": workers, "trials": trials, "trials_per_s": rate})
-            print(rows[-1], flush=True)
-    for workers in (1, 2):
-        trials, rate = unmodified_tune_rate(workers, address)
-        rows.append({"system": "unmodified Ray Tune", "workers": workers, "trials": trials, "trials_per_s": rate})
+        rows.append({"system": system, "workers": workers, "trials": trials, "trials_per_s": float(rate)})
+        pd.DataFrame(rows).to_csv(done, index=False)
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     table["seconds_per_trial"] = 1 / table["trials_per_s"]
