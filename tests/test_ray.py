@@ -16,7 +16,7 @@ from tests.misbehaving import slow_learner  # noqa: E402
 from tests.ray_cluster import local_cluster  # before ray: it sets the session's auth token
 
 pytest.importorskip("ray")
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]  # minutes of cluster start-ups: their own target, pytest -m ray
 
 
 def _use(cluster, monkeypatch):
@@ -74,7 +74,7 @@ def test_a_resumed_ray_search_keeps_its_finished_trials(two_nodes, monkeypatch, 
 def test_plain_ray_tune_mode(two_nodes, monkeypatch):
     _use(two_nodes, monkeypatch)
     frame, target = data()
-    model = automl.fit(frame, target=target, time_budget=25, backend="ray-tune", address=two_nodes.address,
+    model = automl.fit(frame, target=target, time_budget=40, backend="ray-tune", address=two_nodes.address,
                        warm_start=False, remember=False, verbose=0, learners=["linear", "knn", "lightgbm"])
     board = model.leaderboard()
     assert (board["status"] == "ok").sum() >= 3 and set(board["node"]) <= {"127.0.0.2", "127.0.0.3"}
