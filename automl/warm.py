@@ -45,6 +45,7 @@ HISTORY_ROWS = 3000  # rows the shipped histories were evaluated on at most (aut
 EXCLUDE_ENV = "AUTOML_KB_EXCLUDE"  # comma-separated task names left out (held-out evaluations)
 
 _cache: dict[tuple, WarmStarter] = {}
+_last_fingerprint: list[Any] = [None, ()]  # (knowledge, its fingerprint): one plan asks for it several times
 
 
 @dataclass
@@ -102,10 +103,14 @@ def _cached(name: str, knowledge: Knowledge, fit: Callable[[], Any]) -> Any:
 
 
 def _fingerprint(knowledge: Knowledge) -> tuple[int, ...]:
-    """A hash of what warm starters learn from (histories and meta-features): 20 ms for 25k runs."""
+    """A hash of what warm starters learn from (histories and meta-features): 20 ms for 25k runs, once per snapshot."""
+    if _last_fingerprint[0] is knowledge:
+        return _last_fingerprint[1]
     runs = knowledge.runs.reindex(columns=["task", "config_id", "score", "fit_seconds"])
     meta = knowledge.meta_features.reindex(columns=["task", "features"])
-    return tuple(int(pd.util.hash_pandas_object(frame, index=False).sum()) if len(frame) else 0 for frame in (runs, meta))
+    version = tuple(int(pd.util.hash_pandas_object(frame, index=False).sum()) if len(frame) else 0 for frame in (runs, meta))
+    _last_fingerprint[:] = [knowledge, version]
+    return version
 
 
 def plan_warm_start(

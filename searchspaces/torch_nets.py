@@ -379,17 +379,18 @@ class _MLP(_TorchEstimator):
         return numeric, codes
 
     def _make_network(self, n_features: int, n_out: int) -> nn.Module:
-        self._check(self.activation, ACTIVATIONS, "activation")
-        self._check(self.norm, NORMS, "norm")
-        self._check(self.schedule, SCHEDULES, "schedule")
+        _require_one_of(self.activation, ACTIVATIONS, "activation")
+        _require_one_of(self.norm, NORMS, "norm")
+        _require_one_of(self.schedule, SCHEDULES, "schedule")
         n_numeric = int((~self._mask(n_features)).sum())
         return TabularNet(n_numeric, self.cardinalities_, [int(w) for w in self.hidden_layer_sizes], self.activation,
                           self.norm, float(self.dropout), bool(self.residual), n_out)
 
-    @staticmethod
-    def _check(value: str, allowed: Any, name: str) -> None:
-        if value not in allowed:
-            raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+
+
+def _require_one_of(value: str, allowed: Any, name: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
 
 
 class _CNN(_TorchEstimator):
@@ -421,10 +422,10 @@ class _CNN(_TorchEstimator):
         self.random_state = random_state
 
     def _make_network(self, n_features: int, n_out: int) -> nn.Module:
-        _MLP._check(self.activation, ACTIVATIONS, "activation")
-        _MLP._check(self.norm, NORMS, "norm")
-        _MLP._check(self.pooling, POOLINGS, "pooling")
-        _MLP._check(self.schedule, SCHEDULES, "schedule")
+        _require_one_of(self.activation, ACTIVATIONS, "activation")
+        _require_one_of(self.norm, NORMS, "norm")
+        _require_one_of(self.pooling, POOLINGS, "pooling")
+        _require_one_of(self.schedule, SCHEDULES, "schedule")
         self.image_shape_ = infer_image_shape(n_features, self.image_shape)
         return ImageNet(self.image_shape_, [int(c) for c in self.channels], int(self.kernel_size), self.pooling,
                         self.activation, self.norm, float(self.dropout), int(self.head_width), n_out)
