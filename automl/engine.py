@@ -310,7 +310,8 @@ def _initial_configs(
     hint), so that something finishes early even on data where the rest is
     slow; then, warm, the suggestions of meta-knowledge, best first, or, cold,
     the learners' defaults (both, defaults first, while the knowledge is too
-    thin to trust: see :class:`~automl.warm.WarmStart`).
+    thin to trust; alternating, on data much larger than the knowledge was
+    measured on: see :class:`~automl.warm.WarmStart`).
     """
     initial: list[tuple[Config, str]] = []
     by_cost = sorted(learners.values(), key=lambda learner: learner.cost)
@@ -321,7 +322,11 @@ def _initial_configs(
     else:
         # The cheap corner of each learner costs a second or so in all and guards against suggestions too slow for this data.
         suggested = [(s.config, f"warm:{s.method}") for s in warm.suggestions]
-        candidates = cheap + (suggested if warm.trusted else defaults + suggested)
+        if not warm.trusted:
+            suggested = defaults + suggested
+        elif warm.extrapolating:
+            suggested = _alternating(suggested, defaults)
+        candidates = cheap + suggested
     for config, origin in candidates:
         if all(config != seen for seen, _ in initial):
             initial.append((config, origin))
@@ -334,6 +339,13 @@ def _initial_configs(
             raise ConfigError(f"initial config {config} is not valid: {'; '.join(problems)}")
         initial.append((config, "user"))
     return initial
+
+
+def _alternating(first: list[tuple[Config, str]], second: list[tuple[Config, str]]) -> list[tuple[Config, str]]:
+    """One of ``first``, one of ``second``, and so on; the rest of the longer list at the end."""
+    merged = [item for pair in zip(first, second) for item in pair]
+    shorter = min(len(first), len(second))
+    return merged + first[shorter:] + second[shorter:]
 
 
 def _search(backend: Backend, plan: SearchPlan, evaluator: Evaluator, budget: Budget, verbose: int) -> list[TrialResult]:

@@ -42,6 +42,7 @@ PRIOR_SUGGESTIONS = 10  # the top suggestions whose region becomes the prior
 WARM_SHARE = 0.5  # the suggestions are planned to take at most this share of the time budget, together
 COST_MARGIN = 2.0  # predicted seconds are typically right within this factor
 HISTORY_ROWS = 3000  # rows the shipped histories were evaluated on at most (automl kb build --max-rows)
+EXTRAPOLATION_FACTOR = 2  # data this many times larger than HISTORY_ROWS alternates suggestions with the learners' defaults
 EXCLUDE_ENV = "AUTOML_KB_EXCLUDE"  # comma-separated task names left out (held-out evaluations)
 
 _cache: dict[tuple, WarmStarter] = {}
@@ -55,6 +56,9 @@ class WarmStart:
     ``trusted`` is False while the knowledge is thin (fewer than
     ``MIN_TASKS_TO_TRUST`` tasks of this kind): the search then tries the
     learners' defaults before the suggestions, and searches without priors.
+    ``extrapolating`` is True on data much larger than the histories were
+    measured on, where configurations tuned on small samples can lose to the
+    learners' defaults: the search then alternates suggestions and defaults.
     """
 
     suggestions: list[Suggestion]
@@ -62,6 +66,7 @@ class WarmStart:
     seconds: float = 0.0
     method: str = DEFAULT_METHOD
     trusted: bool = True
+    extrapolating: bool = False
 
 
 def initial_count(time_budget: float | None, n_trials: int | None) -> int:
@@ -150,7 +155,8 @@ def plan_warm_start(
     trusted = int((knowledge.tasks["task_type"].map(KINDS) == kind).sum()) >= MIN_TASKS_TO_TRUST
     learned = priors(regions[:PRIOR_SUGGESTIONS], kind) if trusted else {}
     suggestions = _centre_learning_rates(suggestions, learned, meta_features, learners, knowledge, k)
-    return WarmStart(suggestions, learned, time.perf_counter() - started, method, trusted)
+    extrapolating = data_shape is not None and data_shape[0] > EXTRAPOLATION_FACTOR * HISTORY_ROWS
+    return WarmStart(suggestions, learned, time.perf_counter() - started, method, trusted, extrapolating)
 
 
 def _affordable(

@@ -208,3 +208,26 @@ def test_thin_knowledge_adds_to_the_defaults_instead_of_replacing_them(tmp_path)
         first_warm = next(i for i, (_, origin) in enumerate(initial) if origin.startswith("warm:"))
         before = [config for config, _ in initial[:first_warm]]
         assert all(learner.default_config() in before for learner in learners.values()) is not trusted
+
+
+def test_data_much_larger_than_the_histories_alternates_suggestions_and_defaults(tmp_path):
+    from automl import engine
+    from automl import warm as warm_module
+
+    learners = {name: get_learner(name, "classification") for name in ("linear", "random_forest")}
+    kb = tmp_path / "kb.sqlite"
+    write_knowledge(kb, synthetic_knowledge())
+    meta = {"width": 5.0, "noise": 0.0}
+    for rows, extrapolating in ((warm_module.HISTORY_ROWS, False), (10 * warm_module.HISTORY_ROWS, True)):
+        plan = warm_module.plan_warm_start(meta, "binary", learners, 3, kb, data_shape=(rows, 5))
+        assert plan.extrapolating is extrapolating
+        initial = engine._initial_configs(learners, None, plan)
+        first_warm = next(i for i, (_, origin) in enumerate(initial) if origin.startswith("warm:"))
+        after = initial[first_warm:]
+        tried = [config for config, _ in initial]
+        defaults = [learner.default_config() for learner in learners.values()]
+        assert all(default in tried for default in defaults) is extrapolating
+        if extrapolating:  # among the first suggestions, not after them all
+            assert learners["random_forest"].default_config() in [config for config, _ in after[:4]]
+        else:
+            assert all(origin.startswith("warm:") for _, origin in after)
