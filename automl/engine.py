@@ -31,7 +31,7 @@ from automl.progress import SearchProgress, log_level
 from automl.warm import ZERO_SHOT_METHOD, WarmStart, initial_count, plan_warm_start
 from automl.worker import WorkerPool
 from metaknowledge.features import extract
-from searchspaces import Config, Learner, joint_space, resolve_learners
+from searchspaces import BuildContext, Config, Learner, joint_space, resolve_learners
 
 log = logging.getLogger(__name__)
 
@@ -434,7 +434,10 @@ def _prime_imports(evaluator: Evaluator) -> None:
     """
     try:
         _constant_pipeline(evaluator, rows=20).predict(evaluator.dataset.X.iloc[:5])
-    except Exception as error:  # only a speed-up: odd first rows must not stop the search
+        context = BuildContext(evaluator.dataset.task, n_rows=20, n_features=evaluator.dataset.X.shape[1])
+        for learner in evaluator.learners.values():
+            learner.build(dict(learner.default_config().params), context)
+    except Exception as error:  # only a speed-up: odd first rows or a learner's odd defaults must not stop the search
         log.debug("import priming skipped: %s", error)
 
 

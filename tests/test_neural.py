@@ -170,6 +170,14 @@ def test_fit_searches_the_architecture_and_prunes_poor_trials():
     assert model.score(X, y) > 0.85
 
 
+def test_a_short_neural_search_ends_with_the_network_it_found():
+    """The final fit runs in a fresh worker: torch's first-use imports must not eat the seconds left for it."""
+    X, y = blobs(400)
+    model = automl.fit(X, y, learners=["mlp"], time_budget=8, warm_start=False, remember=False, verbose=0, seed=0)
+    assert model.summary.refit_note == ""  # not the constant fallback
+    assert model.score(X, y) > 0.85
+
+
 def _neural_knowledge(n_tasks=16):
     """Tasks whose best learning rate follows their 'scale' meta-feature: 1e-3 on small ones, 3e-2 on large ones."""
     tasks, meta, configs, runs = [], [], {}, []
