@@ -128,6 +128,25 @@ def aligned_proba(model: Any, X: np.ndarray, n_classes: int) -> np.ndarray:
     return full
 
 
+def sample_rows(y: np.ndarray, size: int | None, seed: int, classification: bool) -> np.ndarray:
+    """``size`` row indices of ``y`` (all of them when ``size`` is None or larger), sorted.
+
+    Stratified by class where the classes allow it: each needs two rows, and
+    both the sample and the rows left out need room for one of each class (a
+    sample of 492 of 506 rows cannot stratify 18 classes).
+    """
+    n = len(y)
+    if size is None or n <= size:
+        return np.arange(n)
+    stratify = None
+    if classification:
+        counts = np.unique(y, return_counts=True)[1]
+        if counts.min() >= 2 and min(size, n - size) >= len(counts):
+            stratify = y
+    rows, _ = train_test_split(np.arange(n), train_size=size, random_state=seed, stratify=stratify)
+    return np.sort(rows)
+
+
 class Evaluator:
     """Scores configurations on fixed splits of fixed data."""
 
@@ -158,14 +177,7 @@ class Evaluator:
 
     def _search_rows(self, max_rows: int | None) -> np.ndarray:
         """The rows trials are evaluated on: all of them, or a stratified sample of ``max_rows``."""
-        n = len(self.y)
-        if max_rows is None or n <= max_rows:
-            return np.arange(n)
-        classification = self.dataset.kind == "classification"
-        counts = np.unique(self.y, return_counts=True)[1] if classification else None
-        stratify = self.y if classification and counts is not None and counts.min() >= 2 else None
-        rows, _ = train_test_split(np.arange(n), train_size=max_rows, random_state=self.seed, stratify=stratify)
-        return np.sort(rows)
+        return sample_rows(self.y, max_rows, self.seed, self.dataset.kind == "classification")
 
     @property
     def n_train_rows(self) -> int:
@@ -296,12 +308,7 @@ class Evaluator:
     def fit_final(self, config: Config, max_rows: int | None = None) -> Pipeline:
         """Fit ``config`` on all training rows (or a stratified sample of ``max_rows``)."""
         learner = self.learner(config.learner)
-        rows = np.arange(len(self.y))
-        if max_rows is not None and max_rows < len(rows):
-            classification = self.dataset.kind == "classification"
-            stratify = self.y if classification and np.unique(self.y, return_counts=True)[1].min() >= 2 else None
-            rows, _ = train_test_split(rows, train_size=max_rows, random_state=self.seed, stratify=stratify)
-            rows = np.sort(rows)
+        rows = sample_rows(self.y, max_rows, self.seed, self.dataset.kind == "classification")
         X = self.dataset.X.iloc[rows]
         transformer, n_native = make_preprocessor(learner.preprocessing, self.dataset.X, self.dataset.categorical)
         with warnings.catch_warnings():

@@ -124,3 +124,12 @@ def test_large_data_is_searched_on_a_stratified_sample():
     assert abs(evaluator.y[evaluator.rows].mean() - y.mean()) < 0.01
     model = evaluator.fit_final(evaluator.learners["linear"].default_config())
     assert model.predict(load_dataset(X, y).X).shape == (3000,)
+
+
+def test_a_final_fit_on_nearly_all_rows_of_many_classes_gives_a_real_model():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(18), 6)  # 108 rows: leaving 5 out cannot keep one of each of 18 classes aside
+    X = rng.normal(scale=0.1, size=(len(y), 3)) + y[:, None]
+    evaluator = evaluator_for(X, y, ["linear"])
+    model = evaluator.fit_final(evaluator.learners["linear"].default_config(), max_rows=len(y) - 5)
+    assert (model.predict(evaluator.dataset.X) == y).mean() > 0.5
