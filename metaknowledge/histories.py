@@ -22,6 +22,9 @@ from searchspaces import Config
 # (tests/test_histories.py checks this agrees with automl.metrics.)
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mse", "mae", "root_mean_squared_error", "mean_absolute_error"})
 KINDS = {"binary": "classification", "multiclass": "classification", "regression": "regression"}
+# Swept over learning rates by `automl kb build --neural`: the learning-rate model learns from their histories, the
+# configuration warm starters do not (a different candidate design, which would shift every task's normalisation).
+NEURAL_LEARNERS = ("mlp",)
 
 
 def normalise(scores: pd.Series, metric: str) -> pd.Series:

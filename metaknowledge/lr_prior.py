@@ -26,12 +26,11 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from metaknowledge.features import EXTRACTOR_VERSION
-from metaknowledge.histories import LOWER_IS_BETTER
+from metaknowledge.histories import LOWER_IS_BETTER, NEURAL_LEARNERS
 from metaknowledge.snapshot import Knowledge
 from metaknowledge.warmstart import MetaFeatureScaler
 from searchspaces import SearchSpace
 
-NEURAL_LEARNERS = ("mlp",)
 RATE = "learning_rate"
 NORMS = ("none", "batch", "layer")
 MIN_EXAMPLES = 10

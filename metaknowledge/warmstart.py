@@ -29,7 +29,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from metaknowledge.features import EXTRACTOR_VERSION
-from metaknowledge.histories import KINDS, Histories
+from metaknowledge.histories import KINDS, NEURAL_LEARNERS, Histories
 from metaknowledge.snapshot import Knowledge
 from searchspaces import Config, SearchSpace, get_learner, learner_names
 
@@ -65,6 +65,11 @@ class MetaFeatureScaler:
         return self.transform(pd.DataFrame([dict(meta_features)])).to_numpy()[0]
 
 
+def starter_learners() -> set[str]:
+    """The learners whose histories warm starters learn from: every registered one but the neural ones."""
+    return set(learner_names()) - set(NEURAL_LEARNERS)
+
+
 class WarmStarter(ABC):
     """``fit(knowledge)``, then ``suggest(meta_features, task_type, k)`` -> ranked suggestions."""
 
@@ -72,7 +77,7 @@ class WarmStarter(ABC):
 
     def fit(self, knowledge: Knowledge) -> WarmStarter:
         """Learn from every task of the knowledge base that has our meta-features."""
-        learners = set(learner_names())
+        learners = starter_learners()
         histories = {kind: Histories.from_knowledge(knowledge, kind, learners) for kind in ("classification", "regression")}
         return self.fit_histories(histories, knowledge.meta_feature_table(EXTRACTOR_VERSION))
 
