@@ -33,7 +33,8 @@ from searchspaces import Config, Learner, SearchSpace
 log = logging.getLogger(__name__)
 
 # Chosen by leave-one-dataset-out evaluation: see benchmarks/results/warmstart/summary.md.
-DEFAULT_METHOD = "portfolio"  # the initial configurations: best over k = 1..10
+# The initial configurations, per task kind: best over k = 1..10 of the starters fast enough to fit inside a search.
+DEFAULT_METHODS = {"classification": "nearest+portfolio", "regression": "portfolio"}
 ZERO_SHOT_METHOD = "nearest"  # one configuration: best at k = 1 of the starters that fit in well under a second
 PRIOR_METHOD = "nearest"  # the priors: the region where this task's nearest datasets did best
 LR_PRIOR_POSITION = 1  # where a neural learner's default, at the predicted learning rate, joins the suggestions
@@ -64,7 +65,7 @@ class WarmStart:
     suggestions: list[Suggestion]
     priors: dict[str, SearchSpace] = field(default_factory=dict)
     seconds: float = 0.0
-    method: str = DEFAULT_METHOD
+    method: str = ""
     trusted: bool = True
     extrapolating: bool = False
 
@@ -124,13 +125,13 @@ def plan_warm_start(
     learners: Mapping[str, Learner],
     k: int,
     kb: str | Path | None = None,
-    method: str = DEFAULT_METHOD,
+    method: str | None = None,
     prior_method: str = PRIOR_METHOD,
     time_budget: float | None = None,
     trial_time_limit: float | None = None,
     data_shape: tuple[int, int] | None = None,
 ) -> WarmStart:
-    """Suggestions (by ``method``) and priors (by ``prior_method``) for a new task, from everything the engine knows.
+    """Suggestions (by ``method``, by default the task kind's) and priors (by ``prior_method``) for a new task.
 
     Given the ``data_shape`` trials will run on (rows, features), suggestions
     too slow to afford are passed over for the next ones: one that would likely
@@ -138,6 +139,8 @@ def plan_warm_start(
     together past ``WARM_SHARE`` of the ``time_budget``.
     """
     started = time.perf_counter()
+    kind = KINDS.get(task_type, "classification")
+    method = method or DEFAULT_METHODS[kind]
     knowledge = knowledge_for(kb)
     if knowledge.runs.empty:
         log.info("no task histories yet: the search starts cold")
@@ -151,7 +154,6 @@ def plan_warm_start(
     limits = (time_budget or float("inf"), trial_time_limit or float("inf"))
     suggestions = _affordable(candidates, fitted_cost_model(knowledge), k, limits, data_shape)
     regions = ranked(prior_method, PRIOR_SUGGESTIONS) if prior_method != method or k < PRIOR_SUGGESTIONS else candidates
-    kind = KINDS.get(task_type, "classification")
     trusted = int((knowledge.tasks["task_type"].map(KINDS) == kind).sum()) >= MIN_TASKS_TO_TRUST
     learned = priors(regions[:PRIOR_SUGGESTIONS], kind) if trusted else {}
     suggestions = _centre_learning_rates(suggestions, learned, meta_features, learners, knowledge, k)
