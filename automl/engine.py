@@ -426,11 +426,12 @@ def _constant_pipeline(evaluator: Evaluator, rows: int | None = None) -> Pipelin
 
 
 def _prime_imports(evaluator: Evaluator) -> None:
-    """Fit and apply a tiny pipeline here, before any worker is forked.
+    """Fit and apply a tiny pipeline, and build each learner's default estimator, here, before any worker is forked.
 
-    scikit-learn imports some modules on first use; paid once in this process,
-    they are inherited by every worker instead of being imported again in each
-    (a tenth of a second apiece, which matters under budgets of a few seconds).
+    scikit-learn imports some modules on first use, and learners import their
+    libraries when they first build an estimator (lightgbm, torch: a second or
+    more each). Paid once in this process, they are inherited by every worker,
+    the final fit's fresh one included, instead of eating into their time.
     """
     try:
         _constant_pipeline(evaluator, rows=20).predict(evaluator.dataset.X.iloc[:5])

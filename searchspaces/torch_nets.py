@@ -388,8 +388,8 @@ class _MLP(_TorchEstimator):
                           self.norm, float(self.dropout), bool(self.residual), n_out)
 
 
-
 def _require_one_of(value: str, allowed: Any, name: str) -> None:
+    """A clear error for an option outside the values the networks know."""
     if value not in allowed:
         raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
 
