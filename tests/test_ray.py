@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -78,6 +79,23 @@ def test_plain_ray_tune_mode(two_nodes, monkeypatch):
                        warm_start=False, remember=False, verbose=0, learners=["linear", "knn", "lightgbm"])
     board = model.leaderboard()
     assert (board["status"] == "ok").sum() >= 3 and set(board["node"]) <= {"127.0.0.2", "127.0.0.3"}
+
+
+@pytest.mark.parametrize("backend", ["ray", "ray-tune"])
+def test_a_neural_search_on_ray_stops_poor_architectures_after_a_few_epochs(two_nodes, monkeypatch, backend):
+    pytest.importorskip("torch")
+    _use(two_nodes, monkeypatch)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 6))
+    y = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    # batched: Optuna's successive halving on the driver; plain Tune: ASHA, both on the epochs each trial reports
+    model = automl.fit(X, y, learners=["mlp"], time_budget=None, n_trials=12, backend=backend, address=two_nodes.address,
+                       pruner="sha", warm_start=False, remember=False, verbose=0, seed=0)
+    board = model.leaderboard()
+    assert (board["status"] == "pruned").any() and (board["status"] == "ok").any()
+    assert len(board) == 12 and set(board["node"]) <= {"127.0.0.2", "127.0.0.3"}  # stopped trials are on it too, as pruned
+    assert board["params"].map(lambda p: p["n_layers"]).nunique() > 1  # the architecture is searched
+    assert model.score(X, y) > 0.85
 
 
 def test_killing_a_worker_node_mid_search_loses_no_finished_trial(monkeypatch):

@@ -44,7 +44,7 @@ from automl.backends.optuna_backend import (
 )
 from automl.budget import Budget
 from automl.errors import ConfigError
-from automl.evaluation import CRASHED, Evaluator, TrialResult
+from automl.evaluation import CRASHED, PRUNED, Evaluator, TrialResult
 from automl.worker import WorkerPool
 from searchspaces import config_from_flat, flat_from_config
 from searchspaces.to_optuna import suggest
@@ -206,7 +206,7 @@ def _single_trial(config: dict, evaluator: Evaluator | None = None, limit: float
 
     def report(step, value):
         last["step"] = step
-        tune.report({"score": value, "step": step, "trial": None})
+        tune.report({"score": value, "step": step, "trial": None, "node": node, "gpus": gpus})
         return False
 
     with WorkerPool(evaluator, 1, memory_limit_mb) as pool:  # type: ignore[arg-type]
@@ -381,13 +381,13 @@ class RayBackend(Backend):
                 search_alg=search, scheduler=scheduler, num_samples=budget.max_trials or -1,
                 max_concurrent_trials=len(slots), time_budget_s=seconds, reuse_actors=False,
             ),
-            run_config=self._run_config(record, "automl-tune"),
+            run_config=self._run_config(record, "automl-tune", stoppable=True),
         )
         with quiet_optuna():
             tuner.fit()
         return collected
 
-    def _run_config(self, on_result: ResultCallback, name: str):
+    def _run_config(self, on_result: ResultCallback, name: str, stoppable: bool = False):
         from ray import tune
 
         return tune.RunConfig(
@@ -395,7 +395,7 @@ class RayBackend(Backend):
             storage_path=self.storage_path or os.path.join(os.path.expanduser("~"), "ray_results"),
             failure_config=tune.FailureConfig(max_failures=3),
             verbose=0,
-            callbacks=[_Forward(on_result)],
+            callbacks=[_Forward(on_result, stoppable)],
         )
 
 
@@ -409,14 +409,31 @@ class _DefineByRun:
         suggest(trial, self.space)  # the one translation of our space to Optuna calls
 
 
-def _Forward(on_result: ResultCallback):
-    """A Tune callback handing each finished configuration's result to ``on_result`` on the driver."""
+def _Forward(on_result: ResultCallback, stoppable: bool = False):
+    """A Tune callback handing each finished configuration's result to ``on_result`` on the driver.
+
+    With ``stoppable`` (plain Tune under ASHA), a trial the scheduler stops
+    never sends its final result: it is handed on as pruned, with the last
+    score it reported, so the leaderboard shows every configuration tried.
+    """
     from ray import tune
 
     class Forward(tune.Callback):
+        def __init__(self) -> None:
+            self.finished: set[str] = set()
+
         def on_trial_result(self, iteration, trials, trial, result, **info):
             if result.get("trial"):
+                self.finished.add(trial.trial_id)
                 on_result(TrialResult.from_dict(result["trial"]))
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            if not stoppable or trial.trial_id in self.finished:
+                return
+            last = trial.last_result or {}
+            score = last.get("score")
+            value = float(score) if score is not None and np.isfinite(score) else None
+            on_result(TrialResult(config_from_flat(trial.config), PRUNED, value, node=last.get("node", ""), gpus=last.get("gpus", "")))
 
     return Forward()
 
