@@ -310,8 +310,8 @@ def _initial_configs(
     hint), so that something finishes early even on data where the rest is
     slow; then, warm, the suggestions of meta-knowledge, best first, or, cold,
     the learners' defaults (both, defaults first, while the knowledge is too
-    thin to trust; alternating, on data much larger than the knowledge was
-    measured on: see :class:`~automl.warm.WarmStart`).
+    thin to trust; alternating, a default first, on data much larger than the
+    knowledge was measured on: see :class:`~automl.warm.WarmStart`).
     """
     initial: list[tuple[Config, str]] = []
     by_cost = sorted(learners.values(), key=lambda learner: learner.cost)
@@ -325,7 +325,8 @@ def _initial_configs(
         if not warm.trusted:
             suggested = defaults + suggested
         elif warm.extrapolating:
-            suggested = _alternating(suggested, defaults)
+            # defaults that are their learner's cheap corner too have run already: alternate with the others
+            suggested = _alternating([item for item in defaults if item not in cheap], suggested)
         candidates = cheap + suggested
     for config, origin in candidates:
         if all(config != seen for seen, _ in initial):

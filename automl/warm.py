@@ -59,7 +59,7 @@ class WarmStart:
     learners' defaults before the suggestions, and searches without priors.
     ``extrapolating`` is True on data much larger than the histories were
     measured on, where configurations tuned on small samples can lose to the
-    learners' defaults: the search then alternates suggestions and defaults.
+    learners' defaults: the search then alternates defaults and suggestions.
     """
 
     suggestions: list[Suggestion]

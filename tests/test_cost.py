@@ -35,6 +35,13 @@ def test_costs_follow_each_configuration_and_the_data_size():
     assert model.predict(Config("knn", {"n_neighbors": 3}), 200, 5) is None  # never timed: unknown
 
 
+def test_beyond_the_recorded_sizes_costs_grow_at_least_with_the_rows():
+    model = CostModel().fit(timed_knowledge())  # histories on 100 to 400 rows
+    flat = LINEAR[0]
+    assert model.predict(flat, 400, 5) == pytest.approx(0.05, rel=0.15)
+    assert model.predict(flat, 4000, 5) == pytest.approx(10 * model.predict(flat, 400, 5), rel=0.01)
+
+
 def test_a_tight_budget_passes_over_suggestions_too_slow_to_afford(tmp_path):
     from automl.warm import plan_warm_start
     from searchspaces import get_learner
