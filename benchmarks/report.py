@@ -49,6 +49,34 @@ def system_table(scored: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def paired_table(scored: pd.DataFrame, warm: str = "ours", cold: str = "ours_cold") -> pd.DataFrame:
+    """``warm`` against ``cold`` on the same (dataset, seed): at each budget, and at each smaller budget against larger.
+
+    Normalised scores share one scale across budgets (1 = the best result on
+    the dataset and seed at any budget), so the smaller budget of ``warm`` can
+    be set against a larger one of ``cold``: issue 5 asks whether a warm start
+    at 10 s does what a cold one does at 30 s.
+    """
+    wide = scored.pivot_table(index=["dataset", "seed"], columns=["system", "budget"], values="normalized")
+    budgets = sorted(scored["budget"].unique())
+    rows = []
+    for warm_budget in budgets:
+        for cold_budget in (b for b in budgets if b >= warm_budget):
+            if (warm, warm_budget) not in wide or (cold, cold_budget) not in wide:
+                continue
+            pair = wide[[(warm, warm_budget), (cold, cold_budget)]].dropna()
+            difference = pair[(warm, warm_budget)] - pair[(cold, cold_budget)]
+            by_seed = difference.groupby(level="seed").mean()
+            rows.append({
+                warm: f"{warm_budget:g} s", cold: f"{cold_budget:g} s", "pairs": len(pair),
+                f"mean {warm}": pair[(warm, warm_budget)].mean(), f"mean {cold}": pair[(cold, cold_budget)].mean(),
+                "mean difference": difference.mean(), "wins": int((difference > 1e-9).sum()),
+                "losses": int((difference < -1e-9).sum()), "ties": int((difference.abs() <= 1e-9).sum()),
+                "difference by seed": ", ".join(f"{seed}: {value:+.3f}" for seed, value in by_seed.items()),
+            })
+    return pd.DataFrame(rows)
+
+
 def _markdown(frame: pd.DataFrame, digits: int = 3) -> str:
     def cell(value) -> str:
         if isinstance(value, float):
@@ -78,6 +106,11 @@ def write_report(raw: pd.DataFrame, out: Path, title: str) -> pd.DataFrame:
     ]
     for budget, group in table.groupby("budget"):
         parts += [f"## Budget {budget:g} s", "", _markdown(group.drop(columns=["budget"]).sort_values("norm_all", ascending=False)), ""]
+    paired = paired_table(scored)
+    if len(paired):
+        parts += ["## ours against ours_cold, pair by pair", "",
+                  "Same dataset and seed; normalised on one scale across budgets; wins, losses and ties count pairs.", "",
+                  _markdown(paired), ""]
     per_dataset = scored.pivot_table(index=["dataset", "task", "budget"], columns="system", values="normalized").reset_index()
     parts += ["## Normalised score per dataset", "", _markdown(per_dataset), ""]
     failures = scored[scored["failed"]]

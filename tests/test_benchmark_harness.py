@@ -54,6 +54,24 @@ def test_failures_and_overruns_score_zero_with_the_worst_rank():
     assert scored.loc["fixed", "status"] == "ok"  # systems without a budget cannot overrun it
 
 
+def test_warm_and_cold_are_paired_by_dataset_and_seed_within_and_across_budgets():
+    from benchmarks.report import paired_table
+
+    records = []
+    for seed, (warm10, cold10, cold30) in enumerate([(0.9, 0.7, 0.9), (0.8, 0.8, 0.85)]):
+        for system, budget, value in (("ours", 10.0, warm10), ("ours_cold", 10.0, cold10), ("ours_cold", 30.0, cold30),
+                                      ("const", 10.0, 0.5)):
+            records.append({"system": system, "dataset": "d", "task": "binary", "seed": seed, "budget": budget,
+                            "value": value, "const_value": 0.5})
+    table = paired_table(add_scores(rows(records))).set_index(["ours", "ours_cold"])
+    same = table.loc[("10 s", "10 s")]
+    assert (same["pairs"], same["wins"], same["losses"], same["ties"]) == (2, 1, 0, 1)
+    assert same["mean difference"] == pytest.approx((1.0 - 0.5 + 0.0) / 2)  # seed 0: 0.9 vs 0.7 on a 0.5..0.9 scale
+    across = table.loc[("10 s", "30 s")]  # one scale over both budgets: seed 1's best is cold at 30 s
+    assert (across["wins"], across["losses"], across["ties"]) == (0, 1, 1)
+    assert ("30 s", "10 s") not in table.index  # a larger warm budget is never set against a smaller cold one
+
+
 def test_a_tiny_run_end_to_end(tmp_path):
     if not (PMLB / "prnn_crabs.tsv.gz").exists():
         pytest.skip(f"corpus not found under {PMLB}")
