@@ -39,7 +39,7 @@ class CostModel:
         self.own_cost: dict[str, float] = {}
         self.slopes: dict[str, tuple[float, float]] = {}  # learner -> (rows, features) slopes of log seconds
         self.shared_slopes = (1.0, 0.0)
-        self.rows_cap: int | None = None  # the most rows a recorded run was evaluated on
+        self.largest_rows: int | None = None  # the most rows a recorded run was evaluated on
 
     @property
     def fitted(self) -> bool:
@@ -53,7 +53,7 @@ class CostModel:
         configs = knowledge.configs_by_id()
         runs = runs[(runs["fit_seconds"] > 0) & runs["config_id"].isin(configs.keys())]
         rows = runs["n_rows"].clip(upper=rows_cap) if rows_cap else runs["n_rows"]
-        self.rows_cap = int(rows.max()) if len(rows) else None
+        self.largest_rows = int(rows.max()) if len(rows) else None
         frame = pd.DataFrame({
             "config": runs["config_id"].to_numpy(),
             "learner": [configs[cid].learner for cid in runs["config_id"]],
@@ -82,9 +82,10 @@ class CostModel:
         if own is None:
             return None
         row_slope, feature_slope = self._slopes_of(config.learner)
-        measured_rows = min(max(n_rows, 1), self.rows_cap or n_rows)
-        seconds = np.exp(own + row_slope * np.log(measured_rows) + feature_slope * np.log(max(n_features, 1)))
-        return float(seconds * (max(n_rows, 1) / measured_rows) ** max(row_slope, 1.0))
+        rows = max(n_rows, 1)
+        within = min(rows, self.largest_rows or rows)  # the part of the rows the fitted slopes have seen
+        seconds = np.exp(own + row_slope * np.log(within) + feature_slope * np.log(max(n_features, 1)))
+        return float(seconds * (rows / within) ** max(row_slope, 1.0))
 
 
 def _slopes(centred: pd.DataFrame, fallback: tuple[float, float]) -> tuple[float, float]:
