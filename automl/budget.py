@@ -15,6 +15,7 @@ from automl.errors import ConfigError
 MIN_RESERVE = 0.3  # seconds always kept for the final fit
 MAX_RESERVE_SHARE = 0.3  # the reserve never takes more than this share of the budget
 REFIT_SAFETY = 1.3  # the final fit on more rows tends to take longer than the scaled estimate
+MEMBERS_RESERVE_SHARE = 0.1  # the final model's other members may take at most this share of the budget from the search
 
 
 def check_budget(time_budget: float | None, n_trials: int | None) -> None:
@@ -64,9 +65,15 @@ class Budget:
             return False
         return time.monotonic() < self.search_deadline()
 
-    def plan_refit(self, fold_fit_seconds: float, fold_rows: int, total_rows: int) -> None:
-        """Keep enough time to fit the incumbent on all rows (within limits)."""
-        if self.time_budget is None:
+    def plan_refit(self, fold_fit_seconds: list[float], fold_rows: int, total_rows: int) -> None:
+        """Keep enough time to fit the final model's members on all rows (the incumbent first), within limits.
+
+        The members averaged with the incumbent get a smaller share: the
+        search's last trials are worth more than a larger final average.
+        """
+        if self.time_budget is None or not fold_fit_seconds:
             return
-        estimate = fold_fit_seconds * max(1.0, total_rows / max(1, fold_rows)) * REFIT_SAFETY
+        scale = max(1.0, total_rows / max(1, fold_rows)) * REFIT_SAFETY
+        incumbent, others = fold_fit_seconds[0] * scale, sum(fold_fit_seconds[1:]) * scale
+        estimate = incumbent + min(others, MEMBERS_RESERVE_SHARE * self.time_budget)
         self.reserve = min(max(MIN_RESERVE, estimate), MAX_RESERVE_SHARE * self.time_budget)

@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--backend", default="optuna", choices=["optuna", "ray", "ray-tune"], help="where trials run (default optuna)")
     fit.add_argument("--address", help="Ray cluster: auto, host:port or ray://host:port (default: a local one)")
     fit.add_argument("--max-concurrent", type=int, help="Ray: trials at once, at most")
+    fit.add_argument("--ensemble", type=int, default=5,
+                     help="average the best with up to N-1 configurations as good within noise (default 5; 1: the best alone)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("-v", "--verbose", action="count", default=1, help="-v: log every trial")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -116,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
 def _print_leaderboard(board: pd.DataFrame, rows: int = 10) -> None:
     shown = board.head(rows).copy()
     shown["params"] = shown["params"].map(lambda p: ", ".join(f"{k}={_short(v)}" for k, v in p.items()))
-    columns = ["rank", "learner", "score", "std", "fit_seconds", "status", "origin", "params"]
+    columns = ["rank", "learner", "score", "std", "fit_seconds", "status", "origin", "in_model", "params"]
     with pd.option_context("display.max_colwidth", 70, "display.width", 200):
         print(shown[columns].to_string(index=False))
     if len(board) > rows:
@@ -146,7 +148,7 @@ def _fit(args: argparse.Namespace) -> None:
         X, y, task=dataset.kind, metric=args.metric, time_budget=args.time, n_trials=args.trials,
         learners=args.learners, space=args.space, storage=args.storage, study_name=args.study,
         n_jobs=args.jobs, backend=args.backend, address=args.address, max_concurrent=args.max_concurrent,
-        seed=args.seed, verbose=0 if args.quiet else args.verbose,
+        ensemble_size=args.ensemble, seed=args.seed, verbose=0 if args.quiet else args.verbose,
     )
     print(f"\n{model}\n")
     _print_leaderboard(model.leaderboard())
@@ -205,6 +207,8 @@ def _info(args: argparse.Namespace) -> None:
     print(f"search:    {summary.n_trials} trials, {summary.seconds:.1f} s, backend {summary.backend}"
           + (" (interrupted)" if summary.interrupted else ""))
     print(f"best:      {model.best_config_} -> cv {task.metric} {model.best_score_:.5f}")
+    if len(model.members_) > 1:
+        print(f"averaged:  with {len(model.members_) - 1} more within one standard error (in_model on the leaderboard)")
     print(f"refit:     {summary.refit_rows} rows" + (f"; {summary.refit_note}" if summary.refit_note else ""))
     print()
     _print_leaderboard(model.leaderboard())

@@ -20,8 +20,9 @@ from sklearn.pipeline import Pipeline
 from automl import writeback
 from automl.backends.base import Backend, SearchPlan
 from automl.backends.optuna_backend import OptunaBackend
-from automl.budget import Budget, check_budget
+from automl.budget import REFIT_SAFETY, Budget, check_budget
 from automl.data import Dataset, load_dataset
+from automl.ensemble import Ensemble, choose_members
 from automl.errors import ConfigError, SearchFailed
 from automl.evaluation import OK, Evaluator, TrialResult, choose_resampling
 from automl.leaderboard import best_result
@@ -70,6 +71,7 @@ def fit(
     pruner: Any = "auto",
     seed: int = 0,
     warm_start: bool | int = True,
+    ensemble_size: int = 5,
     remember: bool = True,
     kb: str | None = None,
     verbose: int = 1,
@@ -101,7 +103,14 @@ def fit(
     configurations meta-knowledge suggests for this dataset (``True``: as many
     as the budget allows; a number: that many; ``False``: a cold start with
     each learner's cheap and default points) and then samples part of its
-    trials under learned priors. Unless ``remember=False``, the dataset's
+    trials under learned priors.
+
+    Final model: the best configuration, refitted on all rows and averaged with
+    up to ``ensemble_size - 1`` others whose cross-validation scores are within
+    one standard error of it (``1``: the best alone; holdout searches on large
+    data keep the best alone).
+
+    Write-back: unless ``remember=False``, the dataset's
     meta-features and the trials are appended to the user's knowledge base
     (``kb``, else ``$AUTOML_KB``, else the user cache directory), which is read
     together with the knowledge shipped with the package.
@@ -138,6 +147,9 @@ def _run(args: dict[str, Any], final: bool) -> Any:
     started = time.monotonic()
     if trial_time_limit is not None and not trial_time_limit > 0:
         raise ConfigError(f"trial_time_limit must be a positive number of seconds, got {trial_time_limit}")
+    ensemble_size = args["ensemble_size"]
+    if isinstance(ensemble_size, bool) or not isinstance(ensemble_size, int) or ensemble_size < 1:
+        raise ConfigError(f"ensemble_size must be a whole number of at least 1 (1: the best model alone), got {ensemble_size!r}")
     limit = trial_time_limit if trial_time_limit is not None else (time_budget * TRIAL_SHARE if time_budget else None)
     budget = Budget(time_budget, started=started, max_trials=n_trials, trial_time_limit=limit)
     seed, remember, kb, verbose = args["seed"], args["remember"], args["kb"], args["verbose"]
@@ -152,6 +164,7 @@ def _run(args: dict[str, Any], final: bool) -> Any:
             space=joint_space({name: learner.space for name, learner in evaluator.learners.items()}),
             initial=_initial_configs(evaluator.learners, args["initial_configs"], warm),
             priors=warm.priors if warm is not None else {},
+            final_models=ensemble_size,
         )
         search_backend = make_backend(
             args["backend"], storage=args["storage"], study_name=args["study_name"], sampler=args["sampler"],
@@ -170,7 +183,7 @@ def _run(args: dict[str, Any], final: bool) -> Any:
             writeback.remember(dataset, chosen_metric.name, mine, meta_features, kb)
         if not final:
             return mine
-        return _final_model(evaluator, results, budget, search_backend, args["memory_limit"])
+        return _final_model(evaluator, results, budget, search_backend, args["memory_limit"], ensemble_size)
 
 
 def zero_shot(
@@ -209,7 +222,7 @@ def zero_shot(
         raise SearchFailed(f"the zero-shot configuration {config} could not be fitted: {error}")
     result = TrialResult(config, OK, None, origin=origin, number=0, fit_seconds=time.monotonic() - started)
     summary = SearchSummary(backend="zero-shot", n_trials=1, seconds=time.monotonic() - started, refit_rows=len(dataset.X))
-    return AutoModel(pipeline, dataset.schema, dataset.task_info(chosen_metric.name), [result], result, summary)
+    return AutoModel(Ensemble([pipeline], [config]), dataset.schema, dataset.task_info(chosen_metric.name), [result], result, summary)
 
 
 def describe(dataset: Dataset, seed: int = 0) -> dict[str, float]:
@@ -358,7 +371,8 @@ def _search(backend: Backend, plan: SearchPlan, evaluator: Evaluator, budget: Bu
 
 
 def _final_model(
-    evaluator: Evaluator, results: list[TrialResult], budget: Budget, backend: Backend, memory_limit: float | None
+    evaluator: Evaluator, results: list[TrialResult], budget: Budget, backend: Backend, memory_limit: float | None,
+    ensemble_size: int,
 ) -> AutoModel:
     metric = evaluator.metric
     best = best_result(results, metric)
@@ -368,14 +382,14 @@ def _final_model(
         log.warning("search interrupted after %d trials: fitting the best so far (run again with the same storage to resume)", len(results))
     rows, deadline = _refit_rows(evaluator, best, budget)
     with WorkerPool(evaluator, 1, memory_limit) as pool:
-        pipeline, error = pool.refit(best.config, deadline, rows)
-    note = "" if rows is None or rows >= len(evaluator.y) else f"fitted on a sample of {rows} rows to stay within the budget"
-    if pipeline is not None:
-        error = _prediction_fault(pipeline, evaluator.dataset)
-        pipeline = None if error else pipeline
-    if pipeline is None:
-        log.warning("the final fit of %s failed (%s); falling back to a constant predictor", best.config, error)
-        pipeline, note = _constant_pipeline(evaluator), f"final fit failed ({error}); constant predictor used"
+        pipeline, error = _refit(pool, evaluator, best.config, deadline, rows)
+        note = "" if rows is None or rows >= len(evaluator.y) else f"fitted on a sample of {rows} rows to stay within the budget"
+        if pipeline is None:
+            log.warning("the final fit of %s failed (%s); falling back to a constant predictor", best.config, error)
+            pipeline, note = _constant_pipeline(evaluator), f"final fit failed ({error}); constant predictor used"
+        ensemble = Ensemble([pipeline], [best.config])
+        if not note:  # the best fitted on all rows: a failure or a sample means no time for more
+            _add_members(ensemble, choose_members(results, metric, ensemble_size)[1:], pool, evaluator, budget)
     summary = SearchSummary(
         backend=backend.name,
         n_trials=len(results),
@@ -385,7 +399,29 @@ def _final_model(
         refit_note=note,
     )
     info = evaluator.dataset.task_info(metric.name)
-    return AutoModel(pipeline, evaluator.dataset.schema, info, results, best, summary)
+    return AutoModel(ensemble, evaluator.dataset.schema, info, results, best, summary)
+
+
+def _refit(pool: WorkerPool, evaluator: Evaluator, config: Config, deadline: float, rows: int | None) -> tuple[Pipeline | None, str]:
+    """``config`` fitted on the training data and able to predict, or None and why not."""
+    pipeline, error = pool.refit(config, deadline, rows)
+    if pipeline is not None:
+        error = _prediction_fault(pipeline, evaluator.dataset)
+    return (None, error) if error else (pipeline, "")
+
+
+def _add_members(ensemble: Ensemble, candidates: list[TrialResult], pool: WorkerPool, evaluator: Evaluator, budget: Budget) -> None:
+    """Fit the ``candidates`` on all rows, best first, while each is likely to end within the budget."""
+    scale = len(evaluator.y) / max(1, evaluator.n_train_rows) / len(evaluator.splits)
+    for candidate in candidates:
+        estimate = candidate.fit_seconds * scale * REFIT_SAFETY
+        if estimate > budget.remaining():
+            continue
+        pipeline, error = _refit(pool, evaluator, candidate.config, budget.deadline, None)
+        if pipeline is None:
+            log.info("left %s out of the final model: %s", candidate.config, error)
+            continue
+        ensemble.add(pipeline, candidate.config)
 
 
 def _refit_rows(evaluator: Evaluator, best: TrialResult, budget: Budget) -> tuple[int | None, float]:

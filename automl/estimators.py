@@ -47,6 +47,7 @@ class _AutoMLEstimator(BaseEstimator):
         pruner: Any = "auto",
         seed: int = 0,
         warm_start: bool | int = True,
+        ensemble_size: int = 5,
         remember: bool = True,
         kb: str | None = None,
         verbose: int = 0,
@@ -67,6 +68,7 @@ class _AutoMLEstimator(BaseEstimator):
         self.pruner = pruner
         self.seed = seed
         self.warm_start = warm_start
+        self.ensemble_size = ensemble_size
         self.remember = remember
         self.kb = kb
         self.verbose = verbose

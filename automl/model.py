@@ -20,8 +20,9 @@ import pandas as pd
 import sklearn
 
 from automl.data import FeatureSchema, clean_labels
+from automl.ensemble import Ensemble
 from automl.errors import DataError, ModelFileError
-from automl.evaluation import TrialResult, aligned_proba
+from automl.evaluation import TrialResult
 from automl.leaderboard import make_leaderboard
 from automl.metrics import get_metric
 from automl.task import TaskInfo
@@ -30,7 +31,7 @@ from searchspaces import Config
 log = logging.getLogger(__name__)
 
 FILE_FORMAT = "automl-model"
-FILE_VERSION = 1
+FILE_VERSION = 2  # 2: the model is an Ensemble (version 1 held a single pipeline)
 
 
 @dataclass
@@ -49,6 +50,9 @@ class SearchSummary:
 class AutoModel:
     """A tuned model: the best configuration fitted on the training data.
 
+    On cross-validated searches, the configurations whose scores are within
+    noise of the best are fitted too and their predictions averaged
+    (``members_``, up to ``fit``'s ``ensemble_size``; see :mod:`automl.ensemble`).
     ``predict`` returns labels (classification) or values (regression);
     ``predict_proba`` one column per class, in the order of ``classes_``;
     ``score`` the search metric (or another by name) in its own units, so
@@ -57,14 +61,14 @@ class AutoModel:
 
     def __init__(
         self,
-        pipeline: Any,
+        ensemble: Ensemble,
         schema: FeatureSchema,
         task: TaskInfo,
         results: list[TrialResult],
         best: TrialResult,
         summary: SearchSummary,
     ):
-        self.pipeline = pipeline
+        self.ensemble = ensemble
         self.schema = schema
         self.task = task
         self.results = results
@@ -87,6 +91,11 @@ class AutoModel:
         return self.best.config
 
     @property
+    def members_(self) -> list[Config]:
+        """The configurations whose averaged predictions the model makes, the best first."""
+        return list(self.ensemble.configs)
+
+    @property
     def best_score_(self) -> float | None:
         """Its cross-validation score on the search metric."""
         return self.best.value
@@ -98,7 +107,7 @@ class AutoModel:
         """Labels (original values) or regression predictions for the rows of ``X``."""
         features = self._features(X)
         if self.task.task == "regression":
-            return np.asarray(self.pipeline.predict(features), dtype=float).ravel()
+            return self.ensemble.predict(features)
         return self.classes_[np.argmax(self.predict_proba(features), axis=1)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -106,8 +115,7 @@ class AutoModel:
         if self.task.task == "regression":
             raise AttributeError("predict_proba is only available for classification models")
         features = self._features(X)
-        transformed = self.pipeline[:-1].transform(features)
-        return aligned_proba(self.pipeline[-1], transformed, len(self.task.classes))
+        return self.ensemble.predict_proba(features, len(self.task.classes))
 
     def score(self, X: Any, y: Any, metric: str | None = None) -> float:
         """The value of ``metric`` (default: the search metric) on ``(X, y)``."""
@@ -124,8 +132,11 @@ class AutoModel:
         return chosen(np.searchsorted(self.classes_, labels), self.predict_proba(X))
 
     def leaderboard(self) -> pd.DataFrame:
-        """Every trial: rank, learner, CV score, fit time, status, origin, parameters."""
-        return make_leaderboard(self.results, get_metric(self.metric, self.task.task))
+        """Every trial: rank, learner, CV score, fit time, status, origin, parameters, and whether the model holds it."""
+        board = make_leaderboard(self.results, get_metric(self.metric, self.task.task))
+        members = {config.key() for config in self.ensemble.configs}
+        board["in_model"] = [Config(learner, params).key() in members for learner, params in zip(board["learner"], board["params"])]
+        return board
 
     def save(self, path: str | Path) -> Path:
         """Write the model to ``path`` (a pickle: load only files you trust)."""
@@ -143,8 +154,9 @@ class AutoModel:
 
     def __repr__(self) -> str:
         score = "n/a" if self.best.value is None else f"{self.best.value:.4f}"
+        averaged = f" averaged with {len(self.ensemble) - 1} more" if len(self.ensemble) > 1 else ""
         return (
-            f"AutoModel({self.task.task}, {self.best.config.learner}, cv {self.metric}={score}, "
+            f"AutoModel({self.task.task}, {self.best.config.learner}{averaged}, cv {self.metric}={score}, "
             f"{self.summary.n_trials} trials in {self.summary.seconds:.1f} s)"
         )
 
@@ -170,7 +182,10 @@ def load(path: str | Path) -> AutoModel:
             payload.get("sklearn"),
             sklearn.__version__,
         )
-    return payload["model"]
+    model = payload["model"]
+    if payload.get("version", 0) < 2:  # a single pipeline: the ensemble of one it stands for
+        model.ensemble = Ensemble([model.__dict__.pop("pipeline")], [model.best.config])
+    return model
 
 
 def _engine_version() -> str:

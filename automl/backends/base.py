@@ -28,13 +28,16 @@ class SearchPlan:
     learner to a narrowed region of its space: once the initial configurations
     are used, a ``prior_share`` of new trials is drawn from those regions
     (origin ``"prior"``) and the rest from the sampler over the full space, so
-    a wrong prior cannot trap the search.
+    a wrong prior cannot trap the search. ``final_models`` is how many of the
+    best configurations the final model may refit, which the budget's reserve
+    for that fit allows for.
     """
 
     space: SearchSpace
     initial: list[tuple[Config, str]] = field(default_factory=list)
     priors: dict[str, SearchSpace] = field(default_factory=dict)
     prior_share: float = 0.5
+    final_models: int = 1
 
     def draw_from_priors(self, rng) -> Config | None:
         """A configuration from the priors, or None when this trial should come from the full space."""

@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 
 from automl.backends.base import SearchPlan
 from automl.budget import Budget
+from automl.ensemble import choose_members
 from automl.evaluation import PRUNED, TIMEOUT, TrialResult
 from automl.metrics import Metric
 from searchspaces import Config, config_from_flat, flat_from_config
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 RESULT_ATTR = "automl"
 HEARTBEAT_SECONDS = 30
+LEADERS = 50  # results kept to choose the final model's members from: they are among the best few
 MAX_CACHE_HITS = 200  # repeated suggestions answered from the cache before the search gives up
 
 
@@ -80,7 +82,7 @@ class StudyDriver:
         self.running: dict[int, optuna.Trial] = {}
         self.started = 0
         self.cache_hits = 0
-        self.best: TrialResult | None = None
+        self.leaders: list[TrialResult] = []  # the best results, best first: where the final model's members come from
         self.last_beat = time.monotonic()
         self.previous = stored_results(study)
         for result in self.previous:
@@ -149,10 +151,16 @@ class StudyDriver:
             self.last_beat = time.monotonic()
 
     def _track(self, result: TrialResult) -> None:
-        """Keep the incumbent, and the budget's reserve for fitting it at the end."""
-        if result.ok and (self.best is None or self.metric.is_better(result.value, self.best.value)):  # type: ignore[arg-type]
-            self.best = result
-            self.budget.plan_refit(result.fit_seconds / self.scale.folds, self.scale.fold_rows, self.scale.total_rows)
+        """Keep the leading results, and the budget's reserve for fitting the final model's members at the end."""
+        if not result.ok:
+            return
+        sign = -1.0 if self.metric.greater_is_better else 1.0
+        leaders = sorted([*self.leaders, result], key=lambda r: sign * r.value)[:LEADERS]  # type: ignore[operator]
+        if any(leader is result for leader in leaders):
+            self.leaders = leaders
+            members = choose_members(leaders, self.metric, self.plan.final_models)
+            fold_seconds = [r.fit_seconds / self.scale.folds for r in members]
+            self.budget.plan_refit(fold_seconds, self.scale.fold_rows, self.scale.total_rows)
 
     def _maybe_enqueue_prior(self) -> None:
         if not self.plan.priors or self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):

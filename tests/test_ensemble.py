@@ -1,0 +1,105 @@
+"""The final model averages the best configuration with those as good within cross-validation noise."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import pytest
+import sklearn
+from sklearn.linear_model import LogisticRegression
+
+import automl
+import searchspaces
+from automl.ensemble import choose_members
+from automl.evaluation import OK, TrialResult
+from automl.metrics import get_metric
+from searchspaces import Categorical, Config, Learner, SearchSpace
+
+RMSE = get_metric("rmse", "regression")
+AUC = get_metric("roc_auc", "binary")
+
+
+def _trial(alpha: float, folds: list[float]) -> TrialResult:
+    return TrialResult(Config("linear", {"alpha": alpha}), OK, float(np.mean(folds)), list(folds))
+
+
+BEST = [1.0, 1.2, 0.9, 1.1, 1.0]
+
+
+def test_runners_up_within_noise_join_the_best_and_clear_losers_do_not():
+    best = _trial(1.0, BEST)
+    close = _trial(2.0, [1.05, 1.15, 0.95, 1.12, 1.0])  # ahead on one fold, behind on three: noise
+    worse = _trial(3.0, [v + 0.2 + 0.01 * i for i, v in enumerate(BEST)])  # behind on every fold
+    other_folds = _trial(4.0, [1.05, 1.05, 1.05])  # scored on other splits: not comparable
+    failed = TrialResult(Config("linear", {"alpha": 5.0}), "failed", None, [], error="boom")
+    members = choose_members([worse, close, failed, other_folds, best], RMSE, size=5)
+    assert [m.config for m in members] == [best.config, close.config]
+
+
+def test_the_size_caps_the_members_and_one_means_the_best_alone():
+    best = _trial(1.0, BEST)
+    twins = [_trial(2.0 + i, BEST) for i in range(6)]  # same fold scores: indistinguishable from the best
+    assert len(choose_members([best, *twins], RMSE, size=3)) == 3
+    assert choose_members([best, *twins], RMSE, size=1) == [best]
+
+
+def test_higher_is_better_metrics_and_holdout_searches():
+    best = _trial(1.0, [0.90, 0.92, 0.88])
+    close = _trial(2.0, [0.91, 0.90, 0.87])
+    worse = _trial(3.0, [0.80, 0.81, 0.79])
+    assert [m.config for m in choose_members([worse, close, best], AUC, size=5)] == [best.config, close.config]
+    holdout = [_trial(1.0, [0.9]), _trial(2.0, [0.9])]  # one split: no spread to judge noise by
+    assert len(choose_members(holdout, AUC, size=5)) == 1
+
+
+@pytest.fixture
+def twin_learner():
+    """Three configurations of one model (the tag changes nothing): the search cannot tell them apart."""
+    learner = Learner(
+        name="twin",
+        tasks=frozenset({"classification"}),
+        space=SearchSpace((Categorical("tag", ("a", "b", "c")),), name="twin"),
+        build=lambda params, context: LogisticRegression(),
+    )
+    searchspaces.register_learner(learner, replace=True)
+    yield learner
+    searchspaces.unregister_learner("twin")
+
+
+def _twins(tags: str) -> list[Config]:
+    return [Config("twin", {"tag": tag}) for tag in tags]
+
+
+def test_fit_averages_configurations_as_good_as_the_best(small_binary, twin_learner):
+    X, y = small_binary
+    model = automl.fit(X, y, learners=["twin", "knn"], initial_configs=_twins("abc"), n_trials=6, time_budget=None,
+                       ensemble_size=3, verbose=0)
+    board = model.leaderboard()
+    assert len(model.members_) == 3 and model.best_config_ == model.members_[0]
+    assert {c.learner for c in model.members_} == {"twin"}
+    assert set(board.loc[board["in_model"], "learner"]) == {"twin"} and board["in_model"].sum() == 3
+    alone = automl.fit(X, y, learners=["twin", "knn"], initial_configs=_twins("abc"), n_trials=6, time_budget=None,
+                       ensemble_size=1, verbose=0)
+    assert len(alone.members_) == 1
+    # averaging three copies of one model changes nothing
+    np.testing.assert_allclose(model.predict_proba(X), alone.predict_proba(X))
+    assert "averaged with 2 more" in repr(model)
+
+
+def test_bad_ensemble_sizes_are_rejected(small_binary):
+    X, y = small_binary
+    for size in (0, 2.5, True):
+        with pytest.raises(automl.ConfigError, match="ensemble_size"):
+            automl.fit(X, y, n_trials=1, time_budget=None, ensemble_size=size, verbose=0)
+
+
+def test_a_model_saved_before_ensembles_still_loads(tmp_path, small_binary):
+    X, y = small_binary
+    model = automl.fit(X, y, learners=["linear"], n_trials=2, time_budget=None, verbose=0)
+    expected = model.predict_proba(X)
+    model.pipeline = model.__dict__.pop("ensemble").pipelines[0]  # what file format 1 held
+    path = tmp_path / "old.pkl"
+    joblib.dump({"format": "automl-model", "version": 1, "engine": "0.1.0", "sklearn": sklearn.__version__, "model": model}, path)
+    loaded = automl.load(path)
+    np.testing.assert_allclose(loaded.predict_proba(X), expected)
+    assert loaded.members_ == [loaded.best_config_]
