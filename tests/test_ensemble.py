@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 
 import automl
 import searchspaces
+from automl.budget import Budget
 from automl.ensemble import choose_members
 from automl.evaluation import OK, TrialResult
 from automl.metrics import get_metric
@@ -103,3 +104,13 @@ def test_a_model_saved_before_ensembles_still_loads(tmp_path, small_binary):
     loaded = automl.load(path)
     np.testing.assert_allclose(loaded.predict_proba(X), expected)
     assert loaded.members_ == [loaded.best_config_]
+
+
+def test_the_search_reserves_time_for_the_members_but_keeps_most_for_itself():
+    budget = Budget(10.0)
+    budget.plan_refit([0.5], fold_rows=80, total_rows=100)
+    alone = budget.reserve
+    budget.plan_refit([0.5, 0.1], fold_rows=80, total_rows=100)
+    assert budget.reserve > alone  # a cheap member is allowed for
+    budget.plan_refit([0.5, 5.0, 5.0], fold_rows=80, total_rows=100)
+    assert budget.reserve == pytest.approx(alone + 1.0)  # costly members take at most a tenth of the budget
