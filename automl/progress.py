@@ -1,7 +1,7 @@
 """The progress bar shown during a search, and the log switch for ``verbose``.
 
 ``verbose=0``: silent. ``1``: a progress bar (time or trials, trials done,
-best score). ``2``: also the engine's log at INFO level, one line per trial.
+best score, seconds left). ``2``: also the engine's log at INFO level, one line per trial.
 Logging is otherwise quiet: the package only adds a ``NullHandler``.
 """
 
@@ -66,7 +66,8 @@ class SearchProgress:
             position = min(self.budget.elapsed(), self.bar.total) if self.by_time else self.trials
             self.bar.n = position
             best = "-" if self.best is None else f"{self.best:.4f}"
-            self.bar.set_postfix_str(f"trials={self.trials} best {self.metric.name}={best}")
+            left = f", {max(0.0, self.budget.remaining()):.0f} s left" if self.by_time else ""
+            self.bar.set_postfix_str(f"trials={self.trials} best {self.metric.name}={best}{left}")
 
     def close(self) -> None:
         if self.bar is not None:

@@ -112,7 +112,11 @@ def add_scores(results: pd.DataFrame, budget_free: frozenset[str] = frozenset())
     frame = results.copy()
     scored = frame["status"].isin(["ok", "failed", "timeout", "overrun"])
     overrun = (frame["wall_seconds"] > frame["budget"] * (1 + OVERRUN_TOLERANCE)) & ~frame["system"].isin(budget_free)
-    frame.loc[scored & (frame["status"] == "ok") & overrun, "status"] = "overrun"
+    late = scored & (frame["status"] == "ok") & overrun
+    frame.loc[late, "status"] = "overrun"
+    frame["error"] = frame["error"].astype(object) if "error" in frame else ""
+    frame.loc[late, "error"] = [f"took {w:.1f} s, more than {100 * OVERRUN_TOLERANCE:.0f} % over its {b:g} s budget"
+                                for w, b in zip(frame.loc[late, "wall_seconds"], frame.loc[late, "budget"])]
     frame["failed"] = scored & (frame["status"] != "ok")
     sign = np.where(frame["task"].map(greater_is_better), 1.0, -1.0)
     signed = sign * frame["value"].astype(float)

@@ -25,12 +25,16 @@ def versions() -> dict[str, str]:
     return found
 
 
-def system_table(scored: pd.DataFrame) -> pd.DataFrame:
-    """Per (budget, system): mean normalised score by task kind and overall, mean rank, failures, times."""
+def system_table(scored: pd.DataFrame, budget_free: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """Per (budget, system): mean normalised score by task kind and overall, mean rank, failures, times.
+
+    Systems in ``budget_free`` take no budget, so their overrun is left blank.
+    """
     rows = []
     for (budget, system), group in scored.groupby(["budget", "system"], sort=True):
         kind = np.where(group["task"] == "regression", "regression", "classification")
-        over = (group["wall_seconds"] / group["budget"] - 1).clip(lower=0).where(group["status"].isin(["ok", "overrun"]))
+        timed = group["status"].isin(["ok", "overrun"]) & (system not in budget_free)
+        over = (group["wall_seconds"] / group["budget"] - 1).clip(lower=0).where(timed)
         rows.append(
             {
                 "budget": budget,
@@ -77,6 +81,18 @@ def paired_table(scored: pd.DataFrame, warm: str = "ours", cold: str = "ours_col
     return pd.DataFrame(rows)
 
 
+def _per_dataset(scored: pd.DataFrame) -> pd.DataFrame:
+    """One line per dataset; per system its mean normalised score at each budget, joined in one cell."""
+    wide = scored.pivot_table(index=["dataset", "task"], columns=["system", "budget"], values="normalized")
+    budgets = sorted(scored["budget"].unique())
+    cells = {
+        system: [" / ".join("" if np.isnan(row.get((system, b), np.nan)) else f"{row[(system, b)]:.3f}" for b in budgets)
+                 for _, row in wide.iterrows()]
+        for system in sorted(scored["system"].unique())
+    }
+    return pd.concat([wide.index.to_frame(index=False), pd.DataFrame(cells)], axis=1)
+
+
 def _markdown(frame: pd.DataFrame, digits: int = 3) -> str:
     def cell(value) -> str:
         if isinstance(value, float):
@@ -95,14 +111,16 @@ def write_report(raw: pd.DataFrame, out: Path, title: str) -> pd.DataFrame:
     budget_free = frozenset(name for name, system in SYSTEMS.items() if not system.uses_budget)
     scored = add_scores(raw[raw["status"] != "not_available"].copy(), budget_free)
     scored.to_csv(out / "results.csv", index=False)
-    table = system_table(scored)
+    table = system_table(scored, budget_free)
     parts = [
         f"# {title}", "",
         f"Protocol: ../shared/BENCHMARK.md. Versions: {versions()}.", "",
         "Columns: mean normalised score (0 = constant predictor, 1 = best result of the run) by task kind and "
         "overall; mean rank (1 = best); failures (errors, hard-limit kills, or more than 10 % over budget; "
         f"systems without a budget — {', '.join(sorted(budget_free))} — cannot overrun); median wall seconds; "
-        "largest overrun in % of the budget; median number of trials.", "",
+        "largest overrun in % of the budget (blank for systems without a budget); median number of trials. "
+        "As in BENCHMARK.md, normalised scores are not clipped: a test result worse than the constant "
+        "predictor's scores below 0 on its dataset and pulls the system's mean down accordingly.", "",
     ]
     for budget, group in table.groupby("budget"):
         parts += [f"## Budget {budget:g} s", "", _markdown(group.drop(columns=["budget"]).sort_values("norm_all", ascending=False)), ""]
@@ -111,8 +129,9 @@ def write_report(raw: pd.DataFrame, out: Path, title: str) -> pd.DataFrame:
         parts += ["## ours against ours_cold, pair by pair", "",
                   "Same dataset and seed; normalised on one scale across budgets; wins, losses and ties count pairs.", "",
                   _markdown(paired), ""]
-    per_dataset = scored.pivot_table(index=["dataset", "task", "budget"], columns="system", values="normalized").reset_index()
-    parts += ["## Normalised score per dataset", "", _markdown(per_dataset), ""]
+    parts += ["## Normalised score per dataset", "",
+              f"Budgets {' / '.join(f'{b:g} s' for b in sorted(scored['budget'].unique()))} in each cell; the mean over seeds.", "",
+              _markdown(_per_dataset(scored)), ""]
     failures = scored[scored["failed"]]
     if len(failures):
         parts += ["## Failures", "", _markdown(failures[["system", "dataset", "budget", "status", "wall_seconds", "error"]]), ""]

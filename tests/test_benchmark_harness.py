@@ -52,6 +52,19 @@ def test_failures_and_overruns_score_zero_with_the_worst_rank():
     assert scored.loc["slow", "rank"] == scored.loc["broken", "rank"] == 4.0
     assert scored.loc["good", "normalized"] == 1.0  # the overrun's better value does not count as the best
     assert scored.loc["fixed", "status"] == "ok"  # systems without a budget cannot overrun it
+    assert "11.5 s, more than 10 % over its 10 s budget" in scored.loc["slow", "error"]
+
+
+def test_the_summary_leaves_the_overrun_of_systems_without_a_budget_blank():
+    from benchmarks.report import system_table
+
+    results = rows([
+        {"system": "tuned", "dataset": "d", "task": "binary", "value": 0.8, "const_value": 0.5, "wall_seconds": 10.5},
+        {"system": "fixed", "dataset": "d", "task": "binary", "value": 0.7, "const_value": 0.5, "wall_seconds": 30.0},
+    ])
+    table = system_table(add_scores(results, frozenset({"fixed"})), frozenset({"fixed"})).set_index("system")
+    assert table.loc["tuned", "max_overrun_pct"] == pytest.approx(5.0)
+    assert np.isnan(table.loc["fixed", "max_overrun_pct"])
 
 
 def test_warm_and_cold_are_paired_by_dataset_and_seed_within_and_across_budgets():

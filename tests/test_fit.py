@@ -202,3 +202,12 @@ def test_an_interrupted_search_resumes_with_its_trials(tmp_path, how):
     assert kept >= 5
     resumed = automl.fit(str(pmlb_path("prnn_crabs")), storage=db, n_trials=2, time_budget=None, verbose=0, learners=["linear", "knn"])
     assert (resumed.leaderboard()["status"] == "ok").sum() >= kept
+
+
+def test_the_progress_bar_shows_trials_best_score_and_time_left(capsys, small_binary):
+    X, y = small_binary
+    automl.fit(X, y, learners=["linear"], time_budget=2, verbose=1, remember=False)
+    shown = capsys.readouterr().err
+    assert "search" in shown and "trials=" in shown and "best roc_auc=" in shown and "s left" in shown
+    automl.fit(X, y, learners=["linear"], time_budget=2, verbose=0, remember=False)
+    assert capsys.readouterr().err == ""
