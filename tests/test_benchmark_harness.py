@@ -59,8 +59,8 @@ def test_the_summary_leaves_the_overrun_of_systems_without_a_budget_blank():
     from benchmarks.report import system_table
 
     results = rows([
-        {"system": "tuned", "dataset": "d", "task": "binary", "value": 0.8, "const_value": 0.5, "wall_seconds": 10.5},
-        {"system": "fixed", "dataset": "d", "task": "binary", "value": 0.7, "const_value": 0.5, "wall_seconds": 30.0},
+        {"system": "tuned", "dataset": "d", "task": "binary", "value": 0.8, "const_value": 0.5, "wall_seconds": 10.5, "n_trials": 9},
+        {"system": "fixed", "dataset": "d", "task": "binary", "value": 0.7, "const_value": 0.5, "wall_seconds": 30.0, "n_trials": 1},
     ])
     table = system_table(add_scores(results, frozenset({"fixed"})), frozenset({"fixed"})).set_index("system")
     assert table.loc["tuned", "max_overrun_pct"] == pytest.approx(5.0)
