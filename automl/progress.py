@@ -49,7 +49,7 @@ class SearchProgress:
         if verbose >= 1:
             total = budget.time_budget if self.by_time else budget.max_trials
             unit = "s" if self.by_time else "trial"
-            fmt = "{desc} {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} " + unit + " [{postfix}]"
+            fmt = "{desc} {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} " + unit + "{postfix}"  # tqdm puts ", " before the postfix
             self.bar = tqdm(total=total, desc="search", bar_format=fmt, leave=True)
         self.trials = 0
         self.best: float | None = None
