@@ -31,6 +31,11 @@ def check_budget(time_budget: float | None, n_trials: int | None) -> None:
         raise ConfigError(f"n_trials must be a positive whole number, got {n_trials!r}")
 
 
+def refit_seconds(fold_fit_seconds: float, fold_rows: int, total_rows: int) -> float:
+    """The likely time to fit on ``total_rows`` what took ``fold_fit_seconds`` on a fold of ``fold_rows``."""
+    return fold_fit_seconds * max(1.0, total_rows / max(1, fold_rows)) * REFIT_SAFETY
+
+
 @dataclass
 class Budget:
     """Deadlines for the search and its trials (monotonic clock)."""
@@ -73,7 +78,7 @@ class Budget:
         """
         if self.time_budget is None or not fold_fit_seconds:
             return
-        scale = max(1.0, total_rows / max(1, fold_rows)) * REFIT_SAFETY
-        incumbent, others = fold_fit_seconds[0] * scale, sum(fold_fit_seconds[1:]) * scale
+        incumbent = refit_seconds(fold_fit_seconds[0], fold_rows, total_rows)
+        others = refit_seconds(sum(fold_fit_seconds[1:]), fold_rows, total_rows)
         estimate = incumbent + min(others, MEMBERS_RESERVE_SHARE * self.time_budget)
         self.reserve = min(max(MIN_RESERVE, estimate), MAX_RESERVE_SHARE * self.time_budget)

@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline
 from automl import writeback
 from automl.backends.base import Backend, SearchPlan
 from automl.backends.optuna_backend import OptunaBackend
-from automl.budget import REFIT_SAFETY, Budget, check_budget
+from automl.budget import Budget, check_budget, refit_seconds
 from automl.data import Dataset, load_dataset
 from automl.ensemble import Ensemble, choose_members
 from automl.errors import ConfigError, SearchFailed
@@ -412,9 +412,8 @@ def _refit(pool: WorkerPool, evaluator: Evaluator, config: Config, deadline: flo
 
 def _add_members(ensemble: Ensemble, candidates: list[TrialResult], pool: WorkerPool, evaluator: Evaluator, budget: Budget) -> None:
     """Fit the ``candidates`` on all rows, best first, while each is likely to end within the budget."""
-    scale = len(evaluator.y) / max(1, evaluator.n_train_rows) / len(evaluator.splits)
     for candidate in candidates:
-        estimate = candidate.fit_seconds * scale * REFIT_SAFETY
+        estimate = refit_seconds(candidate.fit_seconds / len(evaluator.splits), evaluator.n_train_rows, len(evaluator.y))
         if estimate > budget.remaining():
             continue
         pipeline, error = _refit(pool, evaluator, candidate.config, budget.deadline, None)

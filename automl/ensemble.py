@@ -43,16 +43,15 @@ def choose_members(results: list[TrialResult], metric: Metric, size: int) -> lis
     folds = len(best.fold_values)
     if size <= 1 or folds < 2:
         return members
-    sign = -1.0 if metric.greater_is_better else 1.0
     best_folds = np.asarray(best.fold_values, dtype=float)
     complete = [r for r in results if r.ok and r is not best and len(r.fold_values) == folds]
     seen = {best.config.key()}
-    for result in sorted(complete, key=lambda r: sign * r.value):  # type: ignore[operator]
+    for result in sorted(complete, key=lambda r: metric.loss(r.value)):
         if len(members) == size:
             break
         if result.config.key() in seen:
             continue
-        shortfall = sign * (np.asarray(result.fold_values, dtype=float) - best_folds)
+        shortfall = metric.loss(np.asarray(result.fold_values, dtype=float) - best_folds)
         if not np.all(np.isfinite(shortfall)):
             continue
         if shortfall.mean() <= shortfall.std(ddof=1) / np.sqrt(folds):

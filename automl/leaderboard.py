@@ -16,8 +16,7 @@ def best_result(results: list[TrialResult], metric: Metric) -> TrialResult | Non
     ok = [r for r in results if r.ok]
     if not ok:
         return None
-    sign = -1.0 if metric.greater_is_better else 1.0
-    return min(ok, key=lambda r: (sign * r.value, r.fit_seconds))  # type: ignore[operator]
+    return min(ok, key=lambda r: (metric.loss(r.value), r.fit_seconds))
 
 
 def make_leaderboard(results: list[TrialResult], metric: Metric) -> pd.DataFrame:
@@ -43,9 +42,8 @@ def make_leaderboard(results: list[TrialResult], metric: Metric) -> pd.DataFrame
     frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"] + ["node", "gpus"])
     frame = frame.drop(columns=[c for c in ("node", "gpus") if not any(getattr(r, c) for r in results)])
     ok = frame["status"] == OK
-    order = frame.assign(_ok=~ok, _key=frame["score"] * (-1 if metric.greater_is_better else 1))
+    order = frame.assign(_ok=~ok, _key=metric.loss(frame["score"]))
     frame = frame.loc[order.sort_values(["_ok", "_key", "fit_seconds"]).index].reset_index(drop=True)
-    key = frame["score"] * (-1 if metric.greater_is_better else 1)
-    frame.insert(0, "rank", key.where(frame["status"] == OK).rank(method="min"))
+    frame.insert(0, "rank", metric.loss(frame["score"]).where(frame["status"] == OK).rank(method="min"))
     frame["rank"] = frame["rank"].astype("Int64")
     return frame

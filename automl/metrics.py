@@ -43,6 +43,10 @@ class Metric:
         """Whether value ``a`` beats value ``b``."""
         return a > b if self.greater_is_better else a < b
 
+    def loss(self, value):
+        """``value`` (a number or an array) turned so that lower is better: the key to sort results by."""
+        return value * (-1 if self.greater_is_better else 1)
+
     def best(self, values):
         """The best of ``values`` (NaN ignored)."""
         values = [v for v in values if v is not None and np.isfinite(v)]

@@ -154,8 +154,7 @@ class StudyDriver:
         """Keep the leading results, and the budget's reserve for fitting the final model's members at the end."""
         if not result.ok:
             return
-        sign = -1.0 if self.metric.greater_is_better else 1.0
-        leaders = sorted([*self.leaders, result], key=lambda r: sign * r.value)[:LEADERS]  # type: ignore[operator]
+        leaders = sorted([*self.leaders, result], key=lambda r: self.metric.loss(r.value))[:LEADERS]
         if any(leader is result for leader in leaders):
             self.leaders = leaders
             members = choose_members(leaders, self.metric, self.plan.final_models)
