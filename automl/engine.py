@@ -262,7 +262,11 @@ def _make_evaluator(
     max_rows = None if time_budget is None else max(MIN_SEARCH_ROWS, int(time_budget * ROWS_PER_SECOND_OF_BUDGET))
     try:
         chosen = resolve_learners(dataset.kind, learners, space)
-        plan = choose_resampling(min(len(dataset.X), max_rows or len(dataset.X)), resampling, n_folds)
+        # Holdout or not is decided on all the rows, not on the search's sample: a small budget must not buy
+        # costlier trials (cross-validation on a 20,000-row sample, where a larger budget holds out on all 30,000).
+        plan = choose_resampling(len(dataset.X), resampling, n_folds)
+        if plan.kind == "holdout":  # the share held out suits the rows searched
+            plan = choose_resampling(min(len(dataset.X), max_rows or len(dataset.X)), "holdout")
     except (KeyError, ValueError) as error:
         raise ConfigError(str(error).strip('"')) from None
     evaluator = Evaluator(dataset, metric, {}, plan, seed=seed, max_rows=max_rows)

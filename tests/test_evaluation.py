@@ -31,6 +31,19 @@ def test_resampling_choice_depends_on_size():
         choose_resampling(100, "bootstrap")
 
 
+def test_a_small_budget_on_large_data_holds_out_on_its_sample_instead_of_cross_validating():
+    from automl import engine
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30_000, 3)), rng.normal(size=30_000)
+    dataset, metric = load_dataset(X, y), get_metric(None, "regression")
+    evaluators = {budget: engine._make_evaluator(dataset, metric, ["linear"], None, "auto", None, budget, 0) for budget in (10, 60)}
+    # 10 s searches a 20,000-row sample, 60 s all 30,000 rows; both hold out, so each trial fits once
+    assert [len(e.rows) for e in evaluators.values()] == [20_000, 30_000]
+    assert all(len(e.splits) == 1 and e.resampling.kind == "holdout" for e in evaluators.values())
+    assert evaluators[10].n_train_rows == 16_000
+
+
 def test_stratified_folds_keep_rare_classes_in_training():
     y = np.array([0] * 50 + [1] * 50 + [2] * 2)
     splits = Resampling("cv", 5).splits(y, classification=True, seed=0)
