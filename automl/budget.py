@@ -31,9 +31,12 @@ def check_budget(time_budget: float | None, n_trials: int | None) -> None:
         raise ConfigError(f"n_trials must be a positive whole number, got {n_trials!r}")
 
 
-def refit_seconds(fold_fit_seconds: float, fold_rows: int, total_rows: int) -> float:
-    """The likely time to fit on ``total_rows`` what took ``fold_fit_seconds`` on a fold of ``fold_rows``."""
-    return fold_fit_seconds * max(1.0, total_rows / max(1, fold_rows)) * REFIT_SAFETY
+def refit_seconds(fold_fit_seconds: float, fold_rows: int, total_rows: int, fit_exponent: float = 1.0) -> float:
+    """The likely time to fit on ``total_rows`` what took ``fold_fit_seconds`` on a fold of ``fold_rows``.
+
+    ``fit_exponent``: the learner's training time grows as rows ** this (see :class:`searchspaces.Learner`).
+    """
+    return fold_fit_seconds * max(1.0, total_rows / max(1, fold_rows)) ** fit_exponent * REFIT_SAFETY
 
 
 @dataclass
@@ -70,15 +73,14 @@ class Budget:
             return False
         return time.monotonic() < self.search_deadline()
 
-    def plan_refit(self, fold_fit_seconds: list[float], fold_rows: int, total_rows: int) -> None:
-        """Keep enough time to fit the final model's members on all rows (the incumbent first), within limits.
+    def plan_refit(self, refits: list[float]) -> None:
+        """Keep enough time to fit the final model's members on all rows, within limits.
 
-        The members averaged with the incumbent get a smaller share: the
-        search's last trials are worth more than a larger final average.
+        ``refits``: each member's likely seconds (:func:`refit_seconds`), the
+        incumbent first. The members averaged with the incumbent get a smaller
+        share: the search's last trials are worth more than a larger final average.
         """
-        if self.time_budget is None or not fold_fit_seconds:
+        if self.time_budget is None or not refits:
             return
-        incumbent = refit_seconds(fold_fit_seconds[0], fold_rows, total_rows)
-        others = refit_seconds(sum(fold_fit_seconds[1:]), fold_rows, total_rows)
-        estimate = incumbent + min(others, MEMBERS_RESERVE_SHARE * self.time_budget)
+        estimate = refits[0] + min(sum(refits[1:]), MEMBERS_RESERVE_SHARE * self.time_budget)
         self.reserve = min(max(MIN_RESERVE, estimate), MAX_RESERVE_SHARE * self.time_budget)

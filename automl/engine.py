@@ -19,8 +19,9 @@ from sklearn.pipeline import Pipeline
 
 from automl import writeback
 from automl.backends.base import Backend, SearchPlan
+from automl.backends.driver import RefitScale
 from automl.backends.optuna_backend import OptunaBackend
-from automl.budget import Budget, check_budget, refit_seconds
+from automl.budget import Budget, check_budget
 from automl.data import Dataset, load_dataset
 from automl.ensemble import Ensemble, choose_members
 from automl.errors import ConfigError, SearchFailed
@@ -416,9 +417,9 @@ def _refit(pool: WorkerPool, evaluator: Evaluator, config: Config, deadline: flo
 
 def _add_members(ensemble: Ensemble, candidates: list[TrialResult], pool: WorkerPool, evaluator: Evaluator, budget: Budget) -> None:
     """Fit the ``candidates`` on all rows, best first, while each is likely to end within the budget."""
+    scale = RefitScale.of(evaluator)
     for candidate in candidates:
-        estimate = refit_seconds(candidate.fit_seconds / len(evaluator.splits), evaluator.n_train_rows, len(evaluator.y))
-        if estimate > budget.remaining():
+        if scale.refit_seconds(candidate) > budget.remaining():
             continue
         pipeline, error = _refit(pool, evaluator, candidate.config, budget.deadline, None)
         if pipeline is None:
@@ -431,8 +432,10 @@ def _refit_rows(evaluator: Evaluator, best: TrialResult, budget: Budget) -> tupl
     """How many rows the final fit can afford, and its deadline."""
     if budget.time_budget is None:
         return None, float("inf")
-    per_row = best.fit_seconds / len(evaluator.splits) / max(1, evaluator.n_train_rows)
-    affordable = int(0.8 * max(0.0, budget.remaining()) / max(per_row, 1e-9))
+    fold_seconds = max(best.fit_seconds / len(evaluator.splits), 1e-9)
+    growth = 0.8 * max(0.0, budget.remaining()) / fold_seconds  # how much longer than a fold's fit the time left allows
+    exponent = evaluator.learners[best.config.learner].fit_exponent
+    affordable = int(evaluator.n_train_rows * growth ** (1 / exponent))
     rows = max(affordable, MIN_REFIT_ROWS)
     deadline = budget.deadline + REFIT_GRACE_SHARE * budget.time_budget
     return (None if rows >= len(evaluator.y) else rows), deadline

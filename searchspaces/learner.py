@@ -87,6 +87,7 @@ class Learner:
     gpu: bool = False
     description: str = ""
     cost: float = 1.0  # training cost relative to LightGBM's default, for ordering cheap learners first
+    fit_exponent: float = 1.0  # training time grows as rows ** this (kernel SVMs: about 2); sizes the final fit's time
 
     def __post_init__(self) -> None:
         tasks = frozenset([self.tasks] if isinstance(self.tasks, str) else self.tasks)

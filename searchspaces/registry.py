@@ -66,6 +66,7 @@ def register_learner(
     max_rows: int | None = None,
     gpu: bool = False,
     cost: float = 1.0,
+    fit_exponent: float = 1.0,
     replace: bool = False,
 ) -> Any:
     """Register a learner; returns it, or a decorator when given a name.
@@ -74,7 +75,9 @@ def register_learner(
     ``@register_learner("name", tasks=..., params=[...])`` decorates a factory
     ``build(params, context) -> estimator``; the other keywords describe its
     preprocessing (see :class:`Preprocessing`) and scheduling hints (``cost``:
-    training cost relative to LightGBM's default, used to try cheap learners first).
+    training cost relative to LightGBM's default, used to try cheap learners first;
+    ``fit_exponent``: how its training time grows with the rows, ``rows ** fit_exponent``,
+    used to keep time for the final fit on all rows).
     """
     if isinstance(learner, Learner):
         return _add(learner, replace)
@@ -94,6 +97,7 @@ def register_learner(
                 max_rows=max_rows,
                 gpu=gpu,
                 cost=cost,
+                fit_exponent=fit_exponent,
                 description=(build.__doc__ or "").strip().split("\n")[0],
             ),
             replace,

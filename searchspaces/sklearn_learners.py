@@ -169,6 +169,7 @@ SVM = [
         preprocessing=Preprocessing(categorical="onehot", scale=True),
         max_rows=5_000,
         cost=2.0,
+        fit_exponent=2.0,
         description="RBF support vector machine (Platt-scaled probabilities)",
     ),
     Learner(
@@ -179,6 +180,7 @@ SVM = [
         preprocessing=Preprocessing(categorical="onehot", scale=True),
         max_rows=5_000,
         cost=2.0,
+        fit_exponent=2.0,
         description="RBF support vector regression on a standardised target",
     ),
 ]

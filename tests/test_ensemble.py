@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import joblib
 import numpy as np
 import pytest
@@ -108,9 +110,34 @@ def test_a_model_saved_before_ensembles_still_loads(tmp_path, small_binary):
 
 def test_the_search_reserves_time_for_the_members_but_keeps_most_for_itself():
     budget = Budget(10.0)
-    budget.plan_refit([0.5], fold_rows=80, total_rows=100)
+    budget.plan_refit([0.5])
     alone = budget.reserve
-    budget.plan_refit([0.5, 0.1], fold_rows=80, total_rows=100)
+    budget.plan_refit([0.5, 0.1])
     assert budget.reserve > alone  # a cheap member is allowed for
-    budget.plan_refit([0.5, 5.0, 5.0], fold_rows=80, total_rows=100)
+    budget.plan_refit([0.5, 5.0, 5.0])
     assert budget.reserve == pytest.approx(alone + 1.0)  # costly members take at most a tenth of the budget
+
+
+def test_a_kernel_svm_gets_more_time_and_fewer_rows_for_its_final_fit_than_a_forest():
+    """Kernel SVMs train in about quadratic time: scaling their fold time linearly left too little time for
+    the final fit, which then timed out and fell back to a constant predictor."""
+    from automl import engine
+    from automl.backends.driver import RefitScale
+    from automl.data import load_dataset
+    from automl.evaluation import OK, Evaluator, Resampling, TrialResult
+    from automl.metrics import get_metric
+    from searchspaces import get_learner
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(3000, 4)), rng.integers(0, 2, 3000)
+    learners = {name: get_learner(name, "classification") for name in ("svm", "random_forest")}
+    evaluator = Evaluator(load_dataset(X, y), get_metric(None, "binary"), learners, Resampling("cv", 3))
+    svm, forest = (TrialResult(get_learner(name, "classification").default_config(), OK, 0.9, fit_seconds=3.0)
+                   for name in ("svm", "random_forest"))
+    scale = RefitScale.of(evaluator)  # 2,000 rows per fold, 3,000 in all: 1.5 times the rows
+    assert scale.refit_seconds(forest) == pytest.approx(1.0 * 1.5 * 1.3)
+    assert scale.refit_seconds(svm) == pytest.approx(1.0 * 1.5**2 * 1.3)
+    budget = Budget(10.0, started=time.monotonic() - 8.0)  # 2 s left: room for a 1.5-times fit, not a 2.25-times one
+    assert engine._refit_rows(evaluator, forest, budget)[0] is None  # all rows
+    rows = engine._refit_rows(evaluator, svm, budget)[0]
+    assert rows is not None and 2000 < rows < 3000

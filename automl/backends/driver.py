@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import optuna
@@ -25,9 +25,9 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from automl.backends.base import SearchPlan
-from automl.budget import Budget
+from automl.budget import Budget, refit_seconds
 from automl.ensemble import choose_members
-from automl.evaluation import PRUNED, TIMEOUT, TrialResult
+from automl.evaluation import PRUNED, TIMEOUT, Evaluator, TrialResult
 from automl.metrics import Metric
 from searchspaces import Config, config_from_flat, flat_from_config
 from searchspaces.to_optuna import suggest
@@ -47,6 +47,17 @@ class RefitScale:
     folds: int
     fold_rows: int
     total_rows: int
+    fit_exponents: dict[str, float] = field(default_factory=dict)  # learner -> training time's growth with rows
+
+    @classmethod
+    def of(cls, evaluator: Evaluator) -> RefitScale:
+        exponents = {name: learner.fit_exponent for name, learner in evaluator.learners.items()}
+        return cls(len(evaluator.splits), evaluator.n_train_rows, len(evaluator.y), exponents)
+
+    def refit_seconds(self, result: TrialResult) -> float:
+        """The likely time to fit ``result``'s configuration on all rows."""
+        exponent = self.fit_exponents.get(result.config.learner, 1.0)
+        return refit_seconds(result.fit_seconds / self.folds, self.fold_rows, self.total_rows, exponent)
 
 
 @dataclass
@@ -158,8 +169,7 @@ class StudyDriver:
         if any(leader is result for leader in leaders):
             self.leaders = leaders
             members = choose_members(leaders, self.metric, self.plan.final_models)
-            fold_seconds = [r.fit_seconds / self.scale.folds for r in members]
-            self.budget.plan_refit(fold_seconds, self.scale.fold_rows, self.scale.total_rows)
+            self.budget.plan_refit([self.scale.refit_seconds(r) for r in members])
 
     def _maybe_enqueue_prior(self) -> None:
         if not self.plan.priors or self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):

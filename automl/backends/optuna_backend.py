@@ -184,7 +184,7 @@ class OptunaBackend(Backend):
     def _run(self, plan: SearchPlan, evaluator: Evaluator, budget: Budget, on_result: ResultCallback) -> list[TrialResult]:
         study = self.open_study(plan, evaluator)
         self.study = study
-        driver = StudyDriver(study, plan, budget, evaluator.metric, refit_scale(evaluator), self.pruner is not None, self.seed)
+        driver = StudyDriver(study, plan, budget, evaluator.metric, RefitScale.of(evaluator), self.pruner is not None, self.seed)
         for result in driver.previous:
             on_result(result)
         results: list[TrialResult] = list(driver.previous)
@@ -238,10 +238,6 @@ def open_study(storage: Any, study_name: str | None, sampler: Any, pruner: Any, 
     if isinstance(storage, RDBStorage):
         optuna.storages.fail_stale_trials(study)
     return study
-
-
-def refit_scale(evaluator: Evaluator) -> RefitScale:
-    return RefitScale(len(evaluator.splits), evaluator.n_train_rows, len(evaluator.y))
 
 
 def others_in(study: optuna.Study, results: list[TrialResult]) -> list[TrialResult]:

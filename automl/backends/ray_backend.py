@@ -32,13 +32,12 @@ from typing import Any
 import numpy as np
 
 from automl.backends.base import Backend, ResultCallback, SearchPlan
-from automl.backends.driver import Job, StudyDriver
+from automl.backends.driver import Job, RefitScale, StudyDriver
 from automl.backends.optuna_backend import (
     make_pruner,
     make_sampler,
     open_study,
     quiet_optuna,
-    refit_scale,
     resolve_storage,
     study_marks,
 )
@@ -303,7 +302,7 @@ class RayBackend(Backend):
             name=name, namespace=namespace,
             scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
         ).remote(
-            plan, limits, evaluator.metric, refit_scale(evaluator), self.storage, self.study_name,
+            plan, limits, evaluator.metric, RefitScale.of(evaluator), self.storage, self.study_name,
             self.sampler, None if make_pruner(self.pruner) is None else self.pruner, self.seed, marks,
             [n for n, learner in evaluator.learners.items() if learner.gpu], len(slots),
         )
