@@ -385,10 +385,16 @@ def _final_model(
         raise SearchFailed(_failure_summary(results, budget))
     if backend.interrupted:
         log.warning("search interrupted after %d trials: fitting the best so far (run again with the same storage to resume)", len(results))
+    late = _late_incumbent(results, best, evaluator, budget)
+    if late is not None:
+        log.info("%s was found too late to fit on enough rows; the model uses %s, which fits in time", best.config, late.config)
+        best = late
     rows, deadline = _refit_rows(evaluator, best, budget)
     with WorkerPool(evaluator, 1, memory_limit) as pool:
         pipeline, error = _refit(pool, evaluator, best.config, deadline, rows)
         note = "" if rows is None or rows >= len(evaluator.y) else f"fitted on a sample of {rows} rows to stay within the budget"
+        if late is not None:
+            note = "the best configuration was found too late to fit in the time left; the best one that fits was used"
         if pipeline is None:
             log.warning("the final fit of %s failed (%s); falling back to a constant predictor", best.config, error)
             pipeline, note = _constant_pipeline(evaluator), f"final fit failed ({error}); constant predictor used"
@@ -426,6 +432,22 @@ def _add_members(ensemble: Ensemble, candidates: list[TrialResult], pool: Worker
             log.info("left %s out of the final model: %s", candidate.config, error)
             continue
         ensemble.add(pipeline, candidate.config)
+
+
+def _late_incumbent(results: list[TrialResult], best: TrialResult, evaluator: Evaluator, budget: Budget) -> TrialResult | None:
+    """The result to fit instead of ``best`` when ``best`` came too late for the time left, or None.
+
+    The search keeps a reserve for fitting the incumbent of the moment. One found
+    in the search's last seconds may need far more than is left: fitted on the few
+    rows that time allows, it would be worse than the best result whose fit on all
+    rows still ends within the budget (usually the incumbent the reserve was kept for).
+    """
+    rows, _ = _refit_rows(evaluator, best, budget)
+    if rows is None or rows >= len(evaluator.y) / 2:
+        return None
+    scale = RefitScale.of(evaluator)
+    ranked = sorted((r for r in results if r.ok), key=lambda r: (evaluator.metric.loss(r.value), r.fit_seconds))
+    return next((r for r in ranked if r is not best and scale.refit_seconds(r) <= budget.remaining()), None)
 
 
 def _refit_rows(evaluator: Evaluator, best: TrialResult, budget: Budget) -> tuple[int | None, float]:

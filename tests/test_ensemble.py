@@ -141,3 +141,26 @@ def test_a_kernel_svm_gets_more_time_and_fewer_rows_for_its_final_fit_than_a_for
     assert engine._refit_rows(evaluator, forest, budget)[0] is None  # all rows
     rows = engine._refit_rows(evaluator, svm, budget)[0]
     assert rows is not None and 2000 < rows < 3000
+
+
+def test_an_incumbent_found_too_late_to_fit_gives_way_to_the_best_that_fits_in_time():
+    """A costly configuration that wins in the search's last second cannot be fitted in the time left; fitted
+    on a few hundred rows (or timing out into a constant predictor) it would lose to the runner-up."""
+    from automl import engine
+    from automl.data import load_dataset
+    from automl.evaluation import OK, Evaluator, Resampling, TrialResult
+    from automl.metrics import get_metric
+    from searchspaces import Config, get_learner
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(3000, 4)), rng.normal(size=3000)
+    learners = {name: get_learner(name, "regression") for name in ("lightgbm", "linear")}
+    evaluator = Evaluator(load_dataset(X, y), get_metric(None, "regression"), learners, Resampling("cv", 3))
+    late = TrialResult(Config("lightgbm", {"n_estimators": 2000}), OK, 1.0, fit_seconds=30.0)  # 10 s a fold
+    earlier = TrialResult(Config("linear", {"alpha": 1.0}), OK, 1.1, fit_seconds=0.3)
+    worse = TrialResult(Config("linear", {"alpha": 10.0}), OK, 1.2, fit_seconds=0.3)
+    results = [worse, earlier, late]
+    budget = Budget(30.0, started=time.monotonic() - 29.0)  # a second left
+    assert engine._late_incumbent(results, late, evaluator, budget) is earlier
+    plenty = Budget(30.0, started=time.monotonic() - 5.0)
+    assert engine._late_incumbent(results, late, evaluator, plenty) is None  # it fits: the best stays
