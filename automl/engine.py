@@ -26,7 +26,7 @@ from automl.data import Dataset, load_dataset
 from automl.ensemble import Ensemble, choose_members
 from automl.errors import ConfigError, SearchFailed
 from automl.evaluation import OK, Evaluator, TrialResult, choose_resampling
-from automl.leaderboard import best_result
+from automl.leaderboard import best_result, ranked_results
 from automl.metrics import Metric, get_metric
 from automl.model import AutoModel, SearchSummary
 from automl.progress import SearchProgress, log_level
@@ -446,7 +446,7 @@ def _late_incumbent(results: list[TrialResult], best: TrialResult, evaluator: Ev
     if rows is None or rows >= len(evaluator.y) / 2:
         return None
     scale = RefitScale.of(evaluator)
-    ranked = sorted((r for r in results if r.ok), key=lambda r: (evaluator.metric.loss(r.value), r.fit_seconds))
+    ranked = ranked_results(results, evaluator.metric)
     return next((r for r in ranked if r is not best and scale.refit_seconds(r) <= budget.remaining()), None)
 
 

@@ -11,12 +11,15 @@ from automl.metrics import Metric
 COLUMNS = ["rank", "learner", "score", "std", "status", "fit_seconds", "origin", "trial", "finished_at", "params", "error"]
 
 
+def ranked_results(results: list[TrialResult], metric: Metric) -> list[TrialResult]:
+    """The successful trials, best score first (the faster one on ties)."""
+    return sorted((r for r in results if r.ok), key=lambda r: (metric.loss(r.value), r.fit_seconds))
+
+
 def best_result(results: list[TrialResult], metric: Metric) -> TrialResult | None:
     """The successful trial with the best score (the faster one on ties)."""
-    ok = [r for r in results if r.ok]
-    if not ok:
-        return None
-    return min(ok, key=lambda r: (metric.loss(r.value), r.fit_seconds))
+    ranked = ranked_results(results, metric)
+    return ranked[0] if ranked else None
 
 
 def make_leaderboard(results: list[TrialResult], metric: Metric) -> pd.DataFrame:
