@@ -31,14 +31,6 @@ def check_budget(time_budget: float | None, n_trials: int | None) -> None:
         raise ConfigError(f"n_trials must be a positive whole number, got {n_trials!r}")
 
 
-def refit_seconds(fold_fit_seconds: float, fold_rows: int, total_rows: int, fit_exponent: float = 1.0) -> float:
-    """The likely time to fit on ``total_rows`` what took ``fold_fit_seconds`` on a fold of ``fold_rows``.
-
-    ``fit_exponent``: the learner's training time grows as rows ** this (see :class:`searchspaces.Learner`).
-    """
-    return fold_fit_seconds * max(1.0, total_rows / max(1, fold_rows)) ** fit_exponent * REFIT_SAFETY
-
-
 @dataclass
 class Budget:
     """Deadlines for the search and its trials (monotonic clock)."""
@@ -76,7 +68,7 @@ class Budget:
     def plan_refit(self, refits: list[float]) -> None:
         """Keep enough time to fit the final model's members on all rows, within limits.
 
-        ``refits``: each member's likely seconds (:func:`refit_seconds`), the
+        ``refits``: each member's likely seconds (``RefitScale.refit_seconds``), the
         incumbent first. The members averaged with the incumbent get a smaller
         share: the search's last trials are worth more than a larger final average.
         """

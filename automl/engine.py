@@ -454,11 +454,7 @@ def _refit_rows(evaluator: Evaluator, best: TrialResult, budget: Budget) -> tupl
     """How many rows the final fit can afford, and its deadline."""
     if budget.time_budget is None:
         return None, float("inf")
-    fold_seconds = max(best.fit_seconds / len(evaluator.splits), 1e-9)
-    growth = 0.8 * max(0.0, budget.remaining()) / fold_seconds  # how much longer than a fold's fit the time left allows
-    exponent = evaluator.learners[best.config.learner].fit_exponent
-    affordable = int(evaluator.n_train_rows * growth ** (1 / exponent))
-    rows = max(affordable, MIN_REFIT_ROWS)
+    rows = max(RefitScale.of(evaluator).rows_within(best, 0.8 * budget.remaining()), MIN_REFIT_ROWS)
     deadline = budget.deadline + REFIT_GRACE_SHARE * budget.time_budget
     return (None if rows >= len(evaluator.y) else rows), deadline
 

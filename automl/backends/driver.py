@@ -25,7 +25,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from automl.backends.base import SearchPlan
-from automl.budget import Budget, refit_seconds
+from automl.budget import REFIT_SAFETY, Budget
 from automl.ensemble import choose_members
 from automl.evaluation import PRUNED, TIMEOUT, Evaluator, TrialResult
 from automl.metrics import Metric
@@ -55,9 +55,17 @@ class RefitScale:
         return cls(len(evaluator.splits), evaluator.n_train_rows, len(evaluator.y), exponents)
 
     def refit_seconds(self, result: TrialResult) -> float:
-        """The likely time to fit ``result``'s configuration on all rows."""
-        exponent = self.fit_exponents.get(result.config.learner, 1.0)
-        return refit_seconds(result.fit_seconds / self.folds, self.fold_rows, self.total_rows, exponent)
+        """The likely time to fit ``result``'s configuration on all rows (training time grows as rows ** fit_exponent)."""
+        growth = max(1.0, self.total_rows / max(1, self.fold_rows)) ** self._exponent(result)
+        return result.fit_seconds / self.folds * growth * REFIT_SAFETY
+
+    def rows_within(self, result: TrialResult, seconds: float) -> int:
+        """How many rows a fit of ``result``'s configuration can take in ``seconds`` (the inverse, without the safety)."""
+        growth = max(0.0, seconds) / max(result.fit_seconds / self.folds, 1e-9)
+        return int(self.fold_rows * growth ** (1 / self._exponent(result)))
+
+    def _exponent(self, result: TrialResult) -> float:
+        return self.fit_exponents.get(result.config.learner, 1.0)
 
 
 @dataclass
