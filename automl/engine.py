@@ -329,7 +329,10 @@ def _initial_configs(
     slow; then, warm, the suggestions of meta-knowledge, best first, or, cold,
     the learners' defaults (both, defaults first, while the knowledge is too
     thin to trust; alternating, a default first, on data much larger than the
-    knowledge was measured on: see :class:`~automl.warm.WarmStart`).
+    knowledge was measured on: see :class:`~automl.warm.WarmStart`). When the
+    knowledge is trusted on data of its size, the first suggestion (the
+    zero-shot pick) runs before the low-cost points: on wide data those alone
+    can take half of a small budget.
     """
     initial: list[tuple[Config, str]] = []
     by_cost = sorted(learners.values(), key=lambda learner: learner.cost)
@@ -345,6 +348,8 @@ def _initial_configs(
         elif warm.extrapolating:
             # defaults that are their learner's cheap corner too have run already: alternate with the others
             suggested = _alternating([item for item in defaults if item not in cheap], suggested)
+        else:
+            cheap = suggested[:1] + cheap
         candidates = cheap + suggested
     for config, origin in candidates:
         if all(config != seen for seen, _ in initial):

@@ -133,6 +133,10 @@ def plan_warm_start(
 ) -> WarmStart:
     """Suggestions (by ``method``, by default the task kind's) and priors (by ``prior_method``) for a new task.
 
+    The first suggestion is the zero-shot pick (``ZERO_SHOT_METHOD``'s best,
+    the best single configuration in leave-one-dataset-out evaluation), then
+    ``method``'s, which do better together over the first few.
+
     Given the ``data_shape`` trials will run on (rows, features), suggestions
     too slow to afford are passed over for the next ones: one that would likely
     pass the ``trial_time_limit``, and any that would take the suggestions
@@ -151,6 +155,8 @@ def plan_warm_start(
         return [s for s in suggestions if not learners[s.config.learner].space.problems(dict(s.config.params))]
 
     candidates = ranked(method, k)
+    lead = ranked(ZERO_SHOT_METHOD, 1)[:1] if ZERO_SHOT_METHOD != method else []
+    candidates = lead + [s for s in candidates if all(s.config != first.config for first in lead)]
     limits = (time_budget or float("inf"), trial_time_limit or float("inf"))
     suggestions = _affordable(candidates, fitted_cost_model(knowledge), k, limits, data_shape)
     regions = ranked(prior_method, PRIOR_SUGGESTIONS) if prior_method != method or k < PRIOR_SUGGESTIONS else candidates

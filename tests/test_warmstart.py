@@ -160,20 +160,23 @@ def test_warm_start_changes_which_configurations_run_first(tmp_path, small_binar
     write_knowledge(kb, knowledge)
     two = ["linear", "random_forest"]
     cold = automl.fit(X, y, n_trials=4, time_budget=None, warm_start=False, remember=False, verbose=0, kb=kb, learners=two)
-    warm = automl.fit(X, y, n_trials=4, time_budget=None, warm_start=2, remember=False, verbose=0, kb=kb, learners=two)
+    warm = automl.fit(X, y, n_trials=5, time_budget=None, warm_start=3, remember=False, verbose=0, kb=kb, learners=two)
     cold_first = cold.leaderboard().sort_values("trial")
     warm_first = warm.leaderboard().sort_values("trial")
-    # Both open with each learner's cheap corner; then the cold start tries defaults, the warm start what knowledge says.
+    # The warm start opens with the zero-shot pick, the best linear model of tasks like this one; the cold start with a cheap corner.
+    assert warm_first["origin"].iloc[0] == f"warm:{warm_module.ZERO_SHOT_METHOD}"
+    assert warm_first["params"].iloc[0] == dict(LINEAR[-1].params)
     assert list(cold_first["origin"][:3]) == ["default"] * 3  # linear's cheap corner is its default
-    assert list(warm_first["origin"][:3]) == ["default"] * 2 + [f"warm:{warm_module.DEFAULT_METHODS['classification']}"]
-    assert list(warm_first["params"][:2]) == list(cold_first["params"][:2])
-    # The best linear model of tasks like this one (and of the portfolio) runs third, where the cold start tries a forest ...
-    assert warm_first["params"].iloc[2] == dict(LINEAR[-1].params)
+    # Then each learner's cheap corner, as in the cold start, and then what the default method suggests, not the cold defaults.
+    assert list(warm_first["origin"][1:3]) == ["default"] * 2
+    assert list(warm_first["params"][1:3]) == list(cold_first["params"][:2])
+    assert warm_first["origin"].iloc[3] == f"warm:{warm_module.DEFAULT_METHODS['classification']}"
     assert cold_first["learner"].iloc[2] == "random_forest"
     # ... and searches next where this dataset's nearest neighbours did best, linear models among them.
     plan = warm_module.plan_warm_start(meta, "binary", engine._make_evaluator(
         automl.data.load_dataset(X, y), automl.metrics.get_metric(None, "binary"), None, None, "auto", None, None, 0).learners, 2, kb)
-    assert "linear" in plan.priors and plan.suggestions[0].method == warm_module.DEFAULT_METHODS["classification"]
+    assert "linear" in plan.priors and [s.method for s in plan.suggestions] == [
+        warm_module.ZERO_SHOT_METHOD, warm_module.DEFAULT_METHODS["classification"]]
 
 
 def test_zero_shot_fits_the_top_suggestion_once(tmp_path, small_binary):
@@ -223,11 +226,11 @@ def test_data_much_larger_than_the_histories_alternates_suggestions_and_defaults
         assert plan.extrapolating is extrapolating
         initial = engine._initial_configs(learners, None, plan)
         first_warm = next(i for i, (_, origin) in enumerate(initial) if origin.startswith("warm:"))
-        after = initial[first_warm:]
         tried = [config for config, _ in initial]
         defaults = [learner.default_config() for learner in learners.values()]
         assert all(default in tried for default in defaults) is extrapolating
         if extrapolating:  # the forest's default (the linear one is its cheap corner) before the first suggestion
             assert initial[first_warm - 1] == (learners["random_forest"].default_config(), "default")
-        else:
-            assert all(origin.startswith("warm:") for _, origin in after)
+        else:  # the zero-shot pick, each learner's cheap corner, then suggestions only
+            assert first_warm == 0
+            assert all(origin.startswith("warm:") for _, origin in initial[1 + len(learners):])
