@@ -27,7 +27,7 @@ from metaknowledge.histories import KINDS
 from metaknowledge.lr_prior import NEURAL_LEARNERS, RATE, LearningRatePrior
 from metaknowledge.shipped import load_knowledge
 from metaknowledge.snapshot import Knowledge
-from metaknowledge.warmstart import Suggestion, WarmStarter, make_warm_starter, priors
+from metaknowledge.warmstart import Suggestion, WarmStarter, led_by, make_warm_starter, priors
 from searchspaces import Config, Learner, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -155,8 +155,8 @@ def plan_warm_start(
         return [s for s in suggestions if not learners[s.config.learner].space.problems(dict(s.config.params))]
 
     candidates = ranked(method, k)
-    lead = ranked(ZERO_SHOT_METHOD, 1)[:1] if ZERO_SHOT_METHOD != method else []
-    candidates = lead + [s for s in candidates if all(s.config != first.config for first in lead)]
+    if method != ZERO_SHOT_METHOD:
+        candidates = led_by(ranked(ZERO_SHOT_METHOD, 1)[:1], candidates)
     limits = (time_budget or float("inf"), trial_time_limit or float("inf"))
     suggestions = _affordable(candidates, fitted_cost_model(knowledge), k, limits, data_shape)
     regions = ranked(prior_method, PRIOR_SUGGESTIONS) if prior_method != method or k < PRIOR_SUGGESTIONS else candidates

@@ -291,6 +291,12 @@ def priors(suggestions: Sequence[Suggestion], kind: str, margin: float = 0.15) -
     return {learner: get_learner(learner, kind).space.narrowed(points, margin) for learner, points in by_learner.items()}
 
 
+def led_by(lead: Sequence[Suggestion], rest: Sequence[Suggestion]) -> list[Suggestion]:
+    """``lead``, then ``rest`` without the configurations ``lead`` holds: one starter's best pick ahead of another's list."""
+    first = [s.config for s in lead]
+    return list(lead) + [s for s in rest if s.config not in first]
+
+
 METHODS = {
     "nearest": NearestDatasets,
     "portfolio": GreedyPortfolio,

@@ -167,7 +167,8 @@ def test_warm_start_changes_which_configurations_run_first(tmp_path, small_binar
     assert warm_first["origin"].iloc[0] == f"warm:{warm_module.ZERO_SHOT_METHOD}"
     assert warm_first["params"].iloc[0] == dict(LINEAR[-1].params)
     assert list(cold_first["origin"][:3]) == ["default"] * 3  # linear's cheap corner is its default
-    # Then each learner's cheap corner, as in the cold start, and then what the default method suggests, not the cold defaults.
+    # Then each learner's cheap corner, as in the cold start; then what the default method suggests, where the cold
+    # start tries the learners' defaults (a forest's) ...
     assert list(warm_first["origin"][1:3]) == ["default"] * 2
     assert list(warm_first["params"][1:3]) == list(cold_first["params"][:2])
     assert warm_first["origin"].iloc[3] == f"warm:{warm_module.DEFAULT_METHODS['classification']}"
