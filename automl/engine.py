@@ -348,7 +348,7 @@ def _initial_configs(
         elif warm.extrapolating:
             # defaults that are their learner's cheap corner too have run already: alternate with the others
             suggested = _alternating([item for item in defaults if item not in cheap], suggested)
-        else:
+        else:  # the zero-shot pick before the cheap corners, which alone can take half of a small budget on wide data
             cheap = suggested[:1] + cheap
         candidates = cheap + suggested
     for config, origin in candidates:
