@@ -27,7 +27,7 @@ from metaknowledge.histories import KINDS
 from metaknowledge.lr_prior import NEURAL_LEARNERS, RATE, LearningRatePrior
 from metaknowledge.shipped import load_knowledge
 from metaknowledge.snapshot import Knowledge
-from metaknowledge.warmstart import Suggestion, WarmStarter, led_by, make_warm_starter, priors
+from metaknowledge.warmstart import Suggestion, WarmStarter, led_by, make_warm_starter, prepared, priors
 from searchspaces import Config, Learner, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,11 @@ def knowledge_for(kb: str | Path | None) -> Knowledge:
 
 def fitted_starter(method: str, knowledge: Knowledge) -> WarmStarter:
     """The warm starter fitted on ``knowledge`` (reused while the knowledge is unchanged)."""
-    return _cached(method, knowledge, lambda: make_warm_starter(method).fit(knowledge))
+    def fit() -> WarmStarter:
+        histories, meta_table = _cached("histories", knowledge, lambda: prepared(knowledge))  # shared by every starter
+        return make_warm_starter(method).fit_histories(histories, meta_table)
+
+    return _cached(method, knowledge, fit)
 
 
 def fitted_lr_prior(knowledge: Knowledge) -> LearningRatePrior:

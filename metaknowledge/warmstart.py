@@ -70,6 +70,13 @@ def starter_learners() -> set[str]:
     return set(learner_names()) - set(NEURAL_LEARNERS)
 
 
+def prepared(knowledge: Knowledge) -> tuple[dict[str, Histories], pd.DataFrame]:
+    """What every warm starter learns from: histories per task kind, and the meta-feature table."""
+    learners = starter_learners()
+    histories = {kind: Histories.from_knowledge(knowledge, kind, learners) for kind in ("classification", "regression")}
+    return histories, knowledge.meta_feature_table(EXTRACTOR_VERSION)
+
+
 class WarmStarter(ABC):
     """``fit(knowledge)``, then ``suggest(meta_features, task_type, k)`` -> ranked suggestions."""
 
@@ -77,9 +84,7 @@ class WarmStarter(ABC):
 
     def fit(self, knowledge: Knowledge) -> WarmStarter:
         """Learn from every task of the knowledge base that has our meta-features."""
-        learners = starter_learners()
-        histories = {kind: Histories.from_knowledge(knowledge, kind, learners) for kind in ("classification", "regression")}
-        return self.fit_histories(histories, knowledge.meta_feature_table(EXTRACTOR_VERSION))
+        return self.fit_histories(*prepared(knowledge))
 
     def fit_histories(self, histories: Mapping[str, Histories], meta_table: pd.DataFrame) -> WarmStarter:
         """Learn from prepared histories (leave-one-out evaluation calls this directly)."""
