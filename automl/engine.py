@@ -343,14 +343,15 @@ def _initial_configs(
     else:
         # The cheap corner of each learner costs a second or so in all and guards against suggestions too slow for this data.
         suggested = [(s.config, f"warm:{s.method}") for s in warm.suggestions]
+        lead: list[tuple[Config, str]] = []
         if not warm.trusted:
             suggested = defaults + suggested
         elif warm.extrapolating:
             # defaults that are their learner's cheap corner too have run already: alternate with the others
             suggested = _alternating([item for item in defaults if item not in cheap], suggested)
         else:  # the zero-shot pick before the cheap corners, which alone can take half of a small budget on wide data
-            cheap = suggested[:1] + cheap
-        candidates = cheap + suggested
+            lead = suggested[:1]
+        candidates = lead + cheap + suggested
     for config, origin in candidates:
         if all(config != seen for seen, _ in initial):
             initial.append((config, origin))
@@ -390,16 +391,18 @@ def _final_model(
         raise SearchFailed(_failure_summary(results, budget))
     if backend.interrupted:
         log.warning("search interrupted after %d trials: fitting the best so far (run again with the same storage to resume)", len(results))
-    late = _late_incumbent(results, best, evaluator, budget)
+    rows, deadline = _refit_rows(evaluator, best, budget)
+    late = _late_incumbent(results, best, rows, evaluator, budget)
     if late is not None:
         log.info("%s was found too late to fit on enough rows; the model uses %s, which fits in time", best.config, late.config)
         best = late
-    rows, deadline = _refit_rows(evaluator, best, budget)
+        rows, deadline = _refit_rows(evaluator, best, budget)
     with WorkerPool(evaluator, 1, memory_limit) as pool:
         pipeline, error = _refit(pool, evaluator, best.config, deadline, rows)
-        note = "" if rows is None or rows >= len(evaluator.y) else f"fitted on a sample of {rows} rows to stay within the budget"
         if late is not None:
             note = "the best configuration was found too late to fit in the time left; the best one that fits was used"
+        else:
+            note = "" if rows is None else f"fitted on a sample of {rows} rows to stay within the budget"
         if pipeline is None:
             log.warning("the final fit of %s failed (%s); falling back to a constant predictor", best.config, error)
             pipeline, note = _constant_pipeline(evaluator), f"final fit failed ({error}); constant predictor used"
@@ -439,15 +442,18 @@ def _add_members(ensemble: Ensemble, candidates: list[TrialResult], pool: Worker
         ensemble.add(pipeline, candidate.config)
 
 
-def _late_incumbent(results: list[TrialResult], best: TrialResult, evaluator: Evaluator, budget: Budget) -> TrialResult | None:
+def _late_incumbent(
+    results: list[TrialResult], best: TrialResult, rows: int | None, evaluator: Evaluator, budget: Budget
+) -> TrialResult | None:
     """The result to fit instead of ``best`` when ``best`` came too late for the time left, or None.
+
+    ``rows``: what ``best``'s final fit can afford (:func:`_refit_rows`; None for all of them).
 
     The search keeps a reserve for fitting the incumbent of the moment. One found
     in the search's last seconds may need far more than is left: fitted on the few
     rows that time allows, it would be worse than the best result whose fit on all
     rows still ends within the budget (usually the incumbent the reserve was kept for).
     """
-    rows, _ = _refit_rows(evaluator, best, budget)
     if rows is None or rows >= len(evaluator.y) / 2:
         return None
     scale = RefitScale.of(evaluator)

@@ -161,6 +161,8 @@ def test_an_incumbent_found_too_late_to_fit_gives_way_to_the_best_that_fits_in_t
     worse = TrialResult(Config("linear", {"alpha": 10.0}), OK, 1.2, fit_seconds=0.3)
     results = [worse, earlier, late]
     budget = Budget(30.0, started=time.monotonic() - 29.0)  # a second left
-    assert engine._late_incumbent(results, late, evaluator, budget) is earlier
+    rows = engine._refit_rows(evaluator, late, budget)[0]
+    assert engine._late_incumbent(results, late, rows, evaluator, budget) is earlier
     plenty = Budget(30.0, started=time.monotonic() - 5.0)
-    assert engine._late_incumbent(results, late, evaluator, plenty) is None  # it fits: the best stays
+    rows = engine._refit_rows(evaluator, late, plenty)[0]
+    assert engine._late_incumbent(results, late, rows, evaluator, plenty) is None  # it fits: the best stays
