@@ -4,12 +4,14 @@ Every ``fit`` (unless ``remember=False``) appends its dataset's meta-features
 and its trials to the user's base, so the next search on a similar task starts
 smarter. The task is named after the data's content, so fitting the same data
 again adds to the same task. A base that cannot be written (corrupt, read-only,
-locked for too long) costs a warning, never the user's model.
+locked for too long) costs a warning, never the user's model: logged every time,
+and shown on the console once per process.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 from automl.data import Dataset
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 
 USER_SOURCE = "user"
 FIT_ORIGIN = "fit"
+_warned = False  # whether this process has already said on the console that write-back failed
 
 
 def task_name(dataset: Dataset) -> str:
@@ -41,30 +44,58 @@ def remember(
     path = user_kb_path(kb)
     fresh = [r for r in results if not r.resumed]  # resumed trials were written by the fit that ran them
     try:
-        base = KnowledgeBase(path)
-        name = task_name(dataset)
-        base.add_task(
-            name, USER_SOURCE, dataset.task, metric, len(dataset.X), dataset.X.shape[1], len(dataset.classes),
-            fingerprint=dataset.fingerprint(),
-        )
-        if meta_features is not None:
-            base.set_meta_features(name, EXTRACTOR_VERSION, meta_features)
-        base.add_runs(
-            name,
-            [
-                Run(
-                    config=r.config, metric=metric, score=r.value if r.status == OK else None,
-                    status=r.status, fold_scores=list(r.fold_values), fit_seconds=r.fit_seconds,
-                    error=r.error, origin=r.origin if r.origin.startswith("warm") else FIT_ORIGIN,
-                    engine_version=__version__,
-                )
-                for r in fresh
-            ],
-        )
+        _write(KnowledgeBase(path), dataset, metric, fresh, meta_features, __version__)
     except (KnowledgeBaseError, OSError) as error:
-        log.warning("could not write this search to the knowledge base at %s: %s", path, error)
+        _report_failure(path, str(error))
         return None
     except Exception as error:  # sqlite3 errors (locked, disk full) must not lose the model
-        log.warning("could not write this search to the knowledge base at %s: %s: %s", path, type(error).__name__, error)
+        _report_failure(path, f"{type(error).__name__}: {error}")
         return None
     return path
+
+
+def _write(
+    base: KnowledgeBase, dataset: Dataset, metric: str, results: list[TrialResult],
+    meta_features: dict[str, float] | None, engine_version: str,
+) -> None:
+    """Add the task (named after the data's content), its meta-features and these trials to ``base``."""
+    name = task_name(dataset)
+    base.add_task(
+        name, USER_SOURCE, dataset.task, metric, len(dataset.X), dataset.X.shape[1], len(dataset.classes),
+        fingerprint=dataset.fingerprint(),
+    )
+    if meta_features is not None:
+        base.set_meta_features(name, EXTRACTOR_VERSION, meta_features)
+    base.add_runs(
+        name,
+        [
+            Run(
+                config=r.config, metric=metric, score=r.value if r.status == OK else None,
+                status=r.status, fold_scores=list(r.fold_values), fit_seconds=r.fit_seconds,
+                error=r.error, origin=r.origin if r.origin.startswith("warm") else FIT_ORIGIN,
+                engine_version=engine_version,
+            )
+            for r in results
+        ],
+    )
+
+
+def _report_failure(path: Path, reason: str) -> None:
+    """Log every failure, and say so on the console once per process.
+
+    Logging is quiet by default, so a log line alone would leave the engine
+    silently never learning; one console warning is enough to be seen without
+    repeating on every ``fit`` of a loop.
+    """
+    global _warned
+    log.warning("could not write this search to the knowledge base at %s: %s", path, reason)
+    if _warned:
+        return
+    _warned = True
+    warnings.warn(
+        f"automl could not write this search to your knowledge base at {path} ({reason}), so later searches "
+        f"will not learn from it. Point AUTOML_KB (or fit(kb=...)) at a file in a writable folder, or pass "
+        f"remember=False to stop writing back. This warning is shown once per process.",
+        RuntimeWarning,
+        stacklevel=2,
+    )

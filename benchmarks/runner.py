@@ -8,7 +8,8 @@ a rerun skips the jobs already there. Several jobs may run at once
 (``jobs=``): every system is single-threaded, so two jobs on two cores do
 not slow each other down.
 
-The children read a private, empty user knowledge base, and the shipped
+The children read a private, empty user knowledge base (an ``AUTOML_KB`` file,
+or the default path inside a cache directory of their own), and the shipped
 knowledge or the one given by :class:`Knowledge` settings, so a held-out
 evaluation can remove the benchmark's own datasets from what the engine knows.
 """
@@ -78,15 +79,30 @@ def run_job(job: Job) -> dict:
 
 @dataclass(frozen=True)
 class Knowledge:
-    """What the engine may know in the children: a knowledge base to read instead of the shipped one, minus held-out tasks."""
+    """What the engine may know in the children: a knowledge base to read instead of the shipped one, minus held-out tasks.
+
+    ``default_path``: the children find their user knowledge base where a new user's ``fit`` does, in the cache
+    directory (which starts out missing), with that directory moved into the work folder; otherwise they use a
+    private ``AUTOML_KB`` file there. Either way, never the user's own base.
+    """
 
     shipped: str | None = None  # an export directory (automl kb export), or "none"; None keeps the shipped knowledge
     hold_out: tuple[str, ...] = ()
+    default_path: bool = False
+
+
+def child_cache_home(work: Path) -> Path:
+    """The cache root of children run with ``Knowledge(default_path=True)``; their base is ``automl/kb.sqlite`` in it."""
+    return work.resolve() / "cache"
 
 
 def _child_environment(work: Path, knowledge: Knowledge = Knowledge()) -> dict:
     env = dict(os.environ, **SINGLE_THREAD)
-    env["AUTOML_KB"] = str(work / "benchmark-kb.sqlite")  # never the user's own knowledge base
+    if knowledge.default_path:  # metaknowledge.shipped.cache_dir() reads these, not HOME, on Linux and Windows
+        env.pop("AUTOML_KB", None)
+        env["XDG_CACHE_HOME"] = env["LOCALAPPDATA"] = str(child_cache_home(work))
+    else:
+        env["AUTOML_KB"] = str(work / "benchmark-kb.sqlite")
     if knowledge.shipped:
         none = knowledge.shipped.strip().lower() == "none"
         env["AUTOML_SHIPPED_KB"] = "none" if none else str(Path(knowledge.shipped).resolve())

@@ -6,10 +6,13 @@ Runs ``fit`` on a fixed sequence of 20 corpus datasets, one after the other,
 starting from an empty knowledge base (the shipped knowledge switched off).
 With write-back on, each search's trials and meta-features are added to the
 base and warm-start the next task; with write-back off, every task starts
-from the same empty base (a cold start). Each (arm, dataset) is scored on its
-test split by ../shared/BENCHMARK.md's protocol, normalised between the
-constant predictor (0) and the better of the two arms (1). The plot shows the
-per-task score against position in the sequence, and each arm's running mean.
+from the same empty base (a cold start). The base is found as on a fresh
+machine: no ``AUTOML_KB``, the default file in a cache directory that does not
+exist yet, here ``runs/<arm>/cache/automl/kb.sqlite``. Each (arm, dataset) is
+scored on its test split by ../shared/BENCHMARK.md's protocol, normalised
+between the constant predictor (0) and the better of the two arms (1). The plot
+shows the per-task score against position in the sequence, and each arm's
+running mean.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ def run(data: Path, budget: float, seed: int, out: Path) -> pd.DataFrame:
     for arm, system in ARMS.items():
         jobs = [Job(system, name, seed, budget, str(data)) for name in SERIES]
         work = out / "runs" / arm.replace(" ", "_")
-        raw = run_all(jobs, work / "raw.csv", parallel=1, knowledge=Knowledge(shipped="none"))  # strictly in order
+        knowledge = Knowledge(shipped="none", default_path=True)  # write-back takes a new user's path
+        raw = run_all(jobs, work / "raw.csv", parallel=1, knowledge=knowledge)  # strictly in order
         raw = raw[raw["dataset"].isin(SERIES) & (raw["budget"] == budget) & (raw["seed"] == seed)]
         frames.append(raw.assign(system=arm))
     scored = add_scores(pd.concat(frames, ignore_index=True))

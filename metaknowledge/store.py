@@ -130,7 +130,16 @@ class KnowledgeBase:
         self.readonly = readonly
         if readonly and not self.path.exists():
             raise KnowledgeBaseError(f"no knowledge base at {str(self.path)!r}")
+        if not readonly:
+            self._make_folder()
         self._check_or_create()
+
+    def _make_folder(self) -> None:
+        """Create the folder the base lives in: on a fresh machine the cache folder does not exist yet."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise KnowledgeBaseError(f"cannot create the folder of the knowledge base {str(self.path)!r}: {error}") from None
 
     # -- opening ---------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -184,7 +193,6 @@ class KnowledgeBase:
         if not meta:
             if self.readonly:
                 raise KnowledgeBaseError(f"{str(self.path)!r} is empty; it is not a knowledge base")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._connect()
             try:
                 conn.execute("PRAGMA journal_mode = WAL")

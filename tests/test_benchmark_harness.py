@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks import peers
 from benchmarks.protocol import add_scores
+from benchmarks.runner import Knowledge, _child_environment, child_cache_home
 from tests.conftest import PMLB
 
 
@@ -115,3 +116,10 @@ def test_zero_shot_says_not_available_without_knowledge_and_jobs_run_in_parallel
     assert set(raw.loc["ours_zeroshot", "status"]) == {"not_available"}
     assert raw.loc["ours_zeroshot", "value"].isna().all()  # never a made-up number
     assert "no task histories" in raw.loc[("ours_zeroshot", "prnn_crabs"), "error"]
+
+
+def test_series_children_find_their_base_where_a_new_user_would_and_peers_keep_a_private_one(tmp_path):
+    series = _child_environment(tmp_path, Knowledge(shipped="none", default_path=True))
+    assert "AUTOML_KB" not in series  # the autouse fixture set it in this process: the child must not inherit it
+    assert series["XDG_CACHE_HOME"] == str(child_cache_home(tmp_path)) and child_cache_home(tmp_path).is_relative_to(tmp_path.resolve())
+    assert _child_environment(tmp_path)["AUTOML_KB"] == str(tmp_path / "benchmark-kb.sqlite")

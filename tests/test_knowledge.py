@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import automl
+from automl import writeback
 from automl.cli import main
 from automl.kb_builder import build_knowledge_base
 from metaknowledge.features import EXTRACTOR_VERSION
+from metaknowledge.shipped import cache_dir
 from metaknowledge.snapshot import Knowledge
 from metaknowledge.store import KnowledgeBase, KnowledgeBaseError, Run
 from searchspaces import Config
@@ -177,14 +183,62 @@ def test_fit_writes_its_search_back_unless_told_not_to(tmp_path, small_binary):
     assert len(KnowledgeBase(kb_path).runs()) == 5
 
 
-def test_an_unwritable_base_costs_a_warning_not_the_model(tmp_path, small_binary, caplog):
+def test_an_unwritable_base_costs_a_warning_not_the_model(tmp_path, small_binary, caplog, monkeypatch):
     X, y = small_binary
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"garbage" * 50)
-    model = automl.fit(X, y, n_trials=2, time_budget=None, kb=bad, verbose=0, learners=["linear"])
+    monkeypatch.setattr(writeback, "_warned", False)  # the console warning comes once per process
+    with pytest.warns(RuntimeWarning, match="could not write this search"):
+        model = automl.fit(X, y, n_trials=2, time_budget=None, kb=bad, verbose=0, learners=["linear"])
     assert model.predict(X).shape == (len(y),)
     assert "could not write this search" in caplog.text
     assert bad.read_bytes() == b"garbage" * 50
+
+
+def fresh_machine(monkeypatch, tmp_path) -> Path:
+    """A new user's machine: no AUTOML_KB, and a cache folder that does not exist yet; returns where the base goes."""
+    monkeypatch.delenv("AUTOML_KB")  # set by the autouse fixture
+    for variable in ("XDG_CACHE_HOME", "LOCALAPPDATA"):  # Linux and Windows
+        monkeypatch.setenv(variable, str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # macOS caches under the home folder
+    return cache_dir() / "kb.sqlite"
+
+
+def test_fit_and_the_cli_write_to_the_default_base_on_a_fresh_machine(tmp_path, monkeypatch, small_binary, capsys):
+    kb_path = fresh_machine(monkeypatch, tmp_path)
+    assert kb_path.is_relative_to(tmp_path) and not kb_path.parent.exists()
+    X, y = small_binary
+    automl.fit(X, y, n_trials=2, time_budget=None, verbose=0, learners=["linear"])
+    argv = ["fit", "sklearn:breast_cancer", "--trials", "2", "--learners", "linear", "-q", "--out", str(tmp_path / "m.pkl")]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["kb", "info"]) == 0
+    out = capsys.readouterr().out
+    assert "is empty" not in out and str(kb_path) in out
+    assert '"user": 2' in out and '"runs": 4' in out  # both searches, as tasks of the user's base
+
+
+WRITE_TWICE = """
+import numpy as np, automl
+X = np.random.default_rng(0).normal(size=(60, 3))
+y = (X[:, 0] > 0).astype(int)
+for _ in range(2):
+    print(automl.fit(X, y, n_trials=1, time_budget=None, verbose=0, learners=["linear"]).predict(X).shape)
+"""
+
+
+def test_a_failed_write_back_warns_once_on_the_console_and_keeps_the_model(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("AUTOML_KB", str(blocker / "kb.sqlite"))
+    done = subprocess.run(
+        [sys.executable, "-c", WRITE_TWICE], capture_output=True, text=True, timeout=120, env=dict(os.environ)
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["(60,)", "(60,)"]  # both models came back
+    assert done.stderr.count("could not write this search") == 1
+    for hint in (str(blocker / "kb.sqlite"), "AUTOML_KB", "kb=", "remember=False"):
+        assert hint in done.stderr
 
 
 def test_kb_cli_build_info_export_merge(tmp_path, capsys):
