@@ -10,18 +10,22 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.protocol import add_scores
-from benchmarks.systems import SYSTEMS
+from benchmarks.systems import SYSTEMS, autogluon_version
 
 PACKAGES = ("automl-engine", "numpy", "pandas", "scikit-learn", "optuna", "lightgbm", "flaml", "xgboost", "ray", "torch")
 
 
 def versions() -> dict[str, str]:
+    """Python's and the packages' versions; AutoGluon's is read from its own venv (the ``autogluon`` system), if set up."""
     found = {"python": platform.python_version()}
     for package in PACKAGES:
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
+    autogluon = autogluon_version()
+    if autogluon:
+        found["autogluon"] = autogluon
     return found
 
 

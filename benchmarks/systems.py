@@ -9,8 +9,15 @@ and when its final incumbent was found. All run single-threaded.
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,6 +34,9 @@ class Output:
     prediction: np.ndarray
     n_trials: int = 1
     incumbent_seconds: float = float("nan")
+    # Seconds the system itself measured for its fit and prediction; the runner records them instead of its own
+    # clock when set (a system run in another process would otherwise pay for that process's start-up).
+    wall_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,7 @@ class System:
     packages: tuple[str, ...] = ()
     uses_budget: bool = True
     peer: bool = True  # run by the peer benchmark unless --systems says otherwise
+    extra_seconds: float = 0.0  # added to the runner's hard limit: start-up the system's own clock leaves out
 
     def missing_packages(self) -> list[str]:
         return [p for p in self.packages if importlib.util.find_spec(p) is None]
@@ -131,6 +142,132 @@ def _categorical_frame(split: Split, X: pd.DataFrame) -> pd.DataFrame:
     return X
 
 
+# -- AutoGluon, from its own virtual environment ------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+AUTOGLUON_SETUP = (
+    "set up AutoGluon's own virtual environment in the repository root "
+    "(AutoGluon 1.6.3 pins pandas below 2.4, this project uses pandas 3): "
+    "python3 -m venv .venv-autogluon && .venv-autogluon/bin/pip install torch==2.13.0 && "
+    ".venv-autogluon/bin/pip install 'autogluon.tabular[all]==1.6.3' "
+    "(or point AUTOML_AUTOGLUON_PYTHON at a Python that has autogluon.tabular 1.6.3)"
+)
+AUTOGLUON_METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "root_mean_squared_error"}
+AUTOGLUON_STARTUP = 60.0  # seconds beyond the usual hard limit: a second Python, AutoGluon's imports, its overruns
+AUTOGLUON_NOT_AVAILABLE = 3  # the exit code of benchmarks/autogluon_child.py when AutoGluon cannot be imported
+LABEL = "__target__"
+
+
+def autogluon_python() -> Path:
+    """The Python of AutoGluon's venv: ``AUTOML_AUTOGLUON_PYTHON``, else ``<repo>/.venv-autogluon/bin/python``.
+
+    Not resolved: a venv's python is a symlink, and resolving it would leave the venv.
+    """
+    configured = os.environ.get("AUTOML_AUTOGLUON_PYTHON")
+    if configured:
+        return Path(configured)
+    return REPO / ".venv-autogluon" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _autogluon_environment() -> dict[str, str]:
+    """This process's environment (the runner's one-thread settings included) without PYTHONPATH.
+
+    The runner puts this project on PYTHONPATH; AutoGluon's Python must not import this project's packages.
+    """
+    from benchmarks.runner import SINGLE_THREAD
+
+    env = dict(os.environ, **SINGLE_THREAD)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def _write_autogluon_job(split: Split, budget: float, work: Path) -> None:
+    """The split's parts as Parquet (readable by pandas 2.3), categorical columns as categories, and the spec."""
+    train = _categorical_frame(split, split.X_train)
+    if LABEL in train.columns:
+        raise ValueError(f"a feature is named {LABEL!r}, the label column AutoGluon is given")
+    train[LABEL] = split.y_train
+    train.to_parquet(work / "train.parquet")
+    _categorical_frame(split, split.X_test).to_parquet(work / "test.parquet")
+    spec = {"label": LABEL, "problem_type": split.task, "eval_metric": AUTOGLUON_METRIC[split.task], "time_limit": budget}
+    (work / "spec.json").write_text(json.dumps(spec))
+
+
+def _die_with_parent() -> None:
+    """Linux: the AutoGluon process is killed when the runner's child dies (as it is at the runner's hard limit)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _run_autogluon_child(python: Path, work: Path, timeout: float) -> None:
+    """Run benchmarks/autogluon_child.py on ``work``; NotAvailable if AutoGluon is missing, RuntimeError on failure."""
+    script = Path(__file__).with_name("autogluon_child.py")
+    try:
+        done = subprocess.run(
+            [str(python), str(script), str(work)], capture_output=True, text=True, timeout=timeout,
+            env=_autogluon_environment(), cwd=work, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"AutoGluon's process killed after {timeout:.0f} s") from None
+    if done.returncode == AUTOGLUON_NOT_AVAILABLE:
+        raise NotAvailable(f"AutoGluon cannot be imported by {python} ({done.stdout.strip()}): {AUTOGLUON_SETUP}")
+    if done.returncode != 0:
+        tail = (done.stderr or "").strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+        raise RuntimeError(f"AutoGluon's process failed: {tail[0]}")
+
+
+def _read_autogluon_output(split: Split, work: Path) -> Output:
+    """The child's prediction, aligned to ``split.classes``, with its own clock, model count and incumbent time."""
+    result = json.loads((work / "result.json").read_text())
+    prediction = np.load(work / "prediction.npy", allow_pickle=False)
+    if split.task != "regression":
+        classes = np.load(work / "classes.npy", allow_pickle=False).astype(split.classes.dtype)
+        prediction = align_proba(prediction, classes, split.classes)
+    return Output(prediction, int(result["n_models"]), float(result["incumbent_seconds"]), float(result["wall_seconds"]))
+
+
+def autogluon(split: Split, budget: float, seed: int) -> Output:
+    """AutoGluon's ``TabularPredictor`` with its default preset, the task's metric and one CPU.
+
+    It runs in AutoGluon's own venv (see AUTOGLUON_SETUP), in a fresh temporary
+    folder deleted afterwards. Its wall seconds are its own fit plus test
+    prediction, after its imports. AutoGluon takes no seed: ``seed`` only picks the split.
+    """
+    from benchmarks.runner import hard_limit
+
+    python = autogluon_python()
+    if not (python.is_file() and os.access(python, os.X_OK)):
+        raise NotAvailable(f"no Python for AutoGluon at {python}: {AUTOGLUON_SETUP}")
+    with tempfile.TemporaryDirectory(prefix="automl-autogluon-") as folder:
+        work = Path(folder)
+        _write_autogluon_job(split, budget, work)
+        _run_autogluon_child(python, work, timeout=hard_limit(budget, AUTOGLUON_STARTUP) - 15)
+        return _read_autogluon_output(split, work)
+
+
+def autogluon_version() -> str | None:
+    """The version of AutoGluon in its venv, asked once per Python without importing it; None where it is not set up."""
+    return _autogluon_version_of(str(autogluon_python()))
+
+
+@cache
+def _autogluon_version_of(python: str) -> str | None:
+    if not (Path(python).is_file() and os.access(python, os.X_OK)):
+        return None
+    script = Path(__file__).with_name("autogluon_child.py")
+    try:
+        done = subprocess.run([python, str(script), "--version"], capture_output=True, text=True, timeout=60,
+                              env=_autogluon_environment())
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
 # -- plain Optuna over HistGradientBoosting ----------------------------------
 
 
@@ -212,6 +349,7 @@ SYSTEMS = {
         System("ours_zeroshot", ours_zeroshot, ("sklearn",), uses_budget=False),
         System("flaml", flaml, ("flaml", "lightgbm", "xgboost")),
         System("flaml_zeroshot", flaml_zeroshot, ("flaml", "lightgbm"), uses_budget=False),
+        System("autogluon", autogluon, extra_seconds=AUTOGLUON_STARTUP),  # NotAvailable, with the setup, if missing
         System("optuna_tpe", optuna_tpe, ("optuna",)),
         System("random", random_search, ("optuna",)),
         System("hgb_default", hgb_default, uses_budget=False),

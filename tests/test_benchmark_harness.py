@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from benchmarks import peers
 from benchmarks.protocol import add_scores
-from benchmarks.runner import Knowledge, _child_environment, child_cache_home
+from benchmarks.runner import Job, Knowledge, _child_environment, child_cache_home, run_job
 from tests.conftest import PMLB
 
 
@@ -123,3 +127,70 @@ def test_series_children_find_their_base_where_a_new_user_would_and_peers_keep_a
     assert "AUTOML_KB" not in series  # the autouse fixture set it in this process: the child must not inherit it
     assert series["XDG_CACHE_HOME"] == str(child_cache_home(tmp_path)) and child_cache_home(tmp_path).is_relative_to(tmp_path.resolve())
     assert _child_environment(tmp_path)["AUTOML_KB"] == str(tmp_path / "benchmark-kb.sqlite")
+
+
+def tiny_dataset(directory, name: str = "tiny", n: int = 120) -> str:
+    """A small binary task in the PMLB layout (so these tests need no corpus); returns the directory."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.integers(0, 3, size=n)})
+    frame["target"] = ((frame["a"] + frame["c"] + rng.normal(scale=0.5, size=n)) > 1).astype(int)
+    frame.to_csv(directory / f"{name}.tsv.gz", sep="\t", index=False)
+    features = [{"name": "a", "type": "continuous"}, {"name": "b", "type": "continuous"}, {"name": "c", "type": "categorical"}]
+    (directory / f"{name}.yaml").write_text(yaml.safe_dump({"task": "classification", "features": features}))
+    return str(directory)
+
+
+def test_the_runner_records_a_systems_own_clock_when_it_gives_one(tmp_path, monkeypatch):
+    from benchmarks.protocol import constant_prediction
+    from benchmarks.systems import SYSTEMS, Output, System
+
+    def self_timed(split, budget, seed):
+        return Output(constant_prediction(split), wall_seconds=1.25)
+
+    monkeypatch.setitem(SYSTEMS, "self_timed", System("self_timed", self_timed))
+    data = tiny_dataset(tmp_path)
+    assert run_job(Job("self_timed", "tiny", 0, 5.0, data))["wall_seconds"] == 1.25
+    measured = run_job(Job("const", "tiny", 0, 5.0, data))  # no clock of its own: the runner's
+    assert measured["status"] == "ok" and 0 <= measured["wall_seconds"] < 1.25
+
+
+def test_autogluon_without_its_python_is_not_available_and_says_how_to_set_it_up(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOML_AUTOGLUON_PYTHON", str(tmp_path / "nowhere" / "bin" / "python"))
+    row = run_job(Job("autogluon", "tiny", 0, 5.0, tiny_dataset(tmp_path)))
+    assert row["status"] == "not_available"
+    assert "no Python for AutoGluon at" in row["error"]
+    assert "python3 -m venv .venv-autogluon && .venv-autogluon/bin/pip install torch==2.13.0" in row["error"]
+    assert "autogluon.tabular[all]==1.6.3" in row["error"] and "AUTOML_AUTOGLUON_PYTHON" in row["error"]
+    from benchmarks.report import versions
+
+    assert "autogluon" not in versions()
+    # AutoGluon's start-up and overruns are measured, not killed: its hard limit leaves a minute more
+    assert Job("autogluon", "tiny", 0, 10.0, "").hard_limit == Job("const", "tiny", 0, 10.0, "").hard_limit + 60
+
+
+def test_autogluon_missing_from_the_python_given_is_not_available(tmp_path, monkeypatch):
+    if importlib.util.find_spec("autogluon") is not None:
+        pytest.skip("this Python has AutoGluon")
+    monkeypatch.setenv("AUTOML_AUTOGLUON_PYTHON", sys.executable)  # runs benchmarks/autogluon_child.py, which cannot import it
+    row = run_job(Job("autogluon", "tiny", 0, 5.0, tiny_dataset(tmp_path)))
+    assert row["status"] == "not_available"
+    assert "AutoGluon cannot be imported" in row["error"] and "python3 -m venv .venv-autogluon" in row["error"]
+
+
+@pytest.mark.slow
+def test_autogluon_fits_a_tiny_split_in_its_own_venv_on_its_own_clock(tmp_path, monkeypatch):
+    import tempfile
+
+    from benchmarks.protocol import load_split, score
+    from benchmarks.systems import autogluon, autogluon_version
+
+    if autogluon_version() is None:
+        pytest.skip("AutoGluon's venv is not set up (see the README's benchmark notes)")
+    split = load_split(tiny_dataset(tmp_path), "tiny", 0)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where its temporary folder goes, to see it removed
+    output = autogluon(split, 5.0, 0)
+    assert output.prediction.shape == (len(split.y_test), 2)
+    assert np.allclose(output.prediction.sum(axis=1), 1.0)
+    assert score(split, output.prediction)[0] > 0.7
+    assert output.n_trials >= 1 and 0 < output.wall_seconds < 15 and output.incumbent_seconds <= output.wall_seconds
+    assert not list(tmp_path.glob("automl-autogluon-*"))
