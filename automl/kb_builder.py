@@ -69,14 +69,21 @@ def corpus_files(directory: str | Path, names: Sequence[str] | None = None) -> l
     return sorted(files.values(), key=lambda p: (p.stat().st_size, p.name))
 
 
-def stored_candidates(kb: KnowledgeBase, task_kind: str, n_configs: int, seed: int, neural: bool = False) -> list[Config]:
-    """The build's candidate set, fixed in the base on first use so a resumed build reuses it."""
-    key = "neural-candidates" if neural else f"candidates:{task_kind}:{n_configs}:{seed}"
+def stored_candidates(
+    kb: KnowledgeBase, task_kind: str, n_configs: int, seed: int, neural: bool = False, learners: Sequence[str] | None = None
+) -> list[Config]:
+    """The build's candidate set, fixed in the base on first use so a resumed build reuses it.
+
+    ``learners`` limits it to some learners (a build extending a base with new
+    learners' histories); otherwise it covers the default space.
+    """
+    chosen = f":{','.join(learners)}" if learners else ""
+    key = "neural-candidates" if neural else f"candidates:{task_kind}:{n_configs}:{seed}{chosen}"
     with kb._db(write=True) as conn:
         row = conn.execute("SELECT value FROM kb_meta WHERE key = ?", (key,)).fetchone()
         if row is not None:
             return [Config.from_dict(c) for c in json.loads(row[0])]
-        configs = neural_candidates() if neural else candidate_set(task_kind, n_configs, seed)
+        configs = neural_candidates() if neural else candidate_set(task_kind, n_configs, seed, learners)
         conn.execute("INSERT INTO kb_meta VALUES (?, ?)", (key, json.dumps([c.to_dict() for c in configs])))
         return configs
 
@@ -102,11 +109,14 @@ def build_knowledge_base(
     seed: int = 0,
     progress: bool = True,
     neural: bool = False,
+    learners: Sequence[str] | None = None,
 ) -> BuildReport:
     """Evaluate the candidate set on every dataset; resumable (see the module docstring).
 
     ``neural``: evaluate the neural grid (:func:`metaknowledge.candidates.neural_candidates`:
     architectures x learning rates, capped epochs) instead of the tabular candidates.
+    ``learners``: only these learners' candidates (``n_configs`` shared among them), to
+    add new learners' histories to a base built before they existed.
     """
     from automl import __version__
 
@@ -137,7 +147,7 @@ def build_knowledge_base(
             len(dataset.classes), fingerprint=dataset.fingerprint(), status="ok", error="",
         )
         record_meta_features(kb, name, dataset, seed)
-        candidates = stored_candidates(kb, dataset.kind, n_configs, seed, neural)
+        candidates = stored_candidates(kb, dataset.kind, n_configs, seed, neural, learners)
         done = kb.evaluated_configs(name, origin=BUILDER_ORIGIN)
         todo = [c for c in candidates if c.key() not in done]
         report.skipped_pairs += len(candidates) - len(todo)

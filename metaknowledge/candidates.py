@@ -19,6 +19,8 @@ from searchspaces import Config, Learner, resolve_learners
 # Share of the candidates per learner (renormalised over the learners present).
 SHARES = {
     "lightgbm": 0.24,
+    "xgboost": 0.12,
+    "catboost": 0.12,
     "hgb": 0.20,
     "random_forest": 0.12,
     "extra_trees": 0.12,

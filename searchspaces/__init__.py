@@ -2,13 +2,13 @@
 
 Spaces are plain data (JSON-serialisable); learners pair an estimator factory
 with a space. Built-in learners are registered on import (LightGBM when it is
-installed), and so are the named spaces ``"default"`` (every built-in learner),
+installed, XGBoost and CatBoost when theirs are), and so are the named spaces ``"default"`` (every built-in learner),
 ``"trees"``, ``"fast"``, ``"neural"`` (the torch MLP) and ``"with_neural"``
 (the default plus the MLP); a named space skips learners that are not
 installed. Neural learners (``mlp``, ``cnn``) are registered when torch is.
 """
 
-from searchspaces import lightgbm_learner, torch_learners
+from searchspaces import boosting_learners, lightgbm_learner, torch_learners
 from searchspaces.learner import BuildContext, Learner, Preprocessing, Staging
 from searchspaces.params import Categorical, Condition, Float, Int, Param, when
 from searchspaces.registry import (
@@ -29,6 +29,10 @@ for _learner in builtin_learners():
     register_learner(_learner)
 if lightgbm_learner.available():
     register_learner(lightgbm_learner.LIGHTGBM)
+if boosting_learners.available("xgboost"):
+    register_learner(boosting_learners.XGBOOST)
+if boosting_learners.available("catboost"):
+    register_learner(boosting_learners.CATBOOST)
 if torch_learners.available():
     register_learner(torch_learners.MLP)
     register_learner(torch_learners.CNN)

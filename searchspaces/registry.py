@@ -36,6 +36,8 @@ _LEARNERS: dict[tuple[str, str], Learner] = {}
 # Built-in learners whose package may be missing, and how to install it.
 OPTIONAL_LEARNERS = {
     "lightgbm": "It needs the lightgbm package: pip install 'automl-engine[lightgbm]'.",
+    "xgboost": "It needs the xgboost package: pip install 'automl-engine[xgboost]'.",
+    "catboost": "It needs the catboost package: pip install 'automl-engine[catboost]'.",
     "mlp": "Neural learners need torch: pip install 'automl-engine[torch]' (a CPU build: pip install torch==2.13.0).",
     "cnn": "Neural learners need torch: pip install 'automl-engine[torch]' (a CPU build: pip install torch==2.13.0).",
 }
