@@ -97,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--trial-time", type=float, default=60.0, help="per-run time limit in seconds")
     build.add_argument("--neural", action="store_true",
                        help="evaluate the neural grid (MLP architectures x learning rates, capped epochs; needs torch)")
+    build.add_argument("--learners", nargs="+",
+                       help="only these learners' candidates (--configs shared among them), to add new learners to a base")
     build.add_argument("--kb", required=True, help="the knowledge base file to create or extend")
     openml = kb_commands.add_parser("import-openml", help="import tasks, qualities and run histories from OpenML")
     openml.add_argument("--tasks", nargs="+", type=int, required=True, help="OpenML task ids")
@@ -118,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
 def _print_leaderboard(board: pd.DataFrame, rows: int = 10) -> None:
     shown = board.head(rows).copy()
     shown["params"] = shown["params"].map(lambda p: ", ".join(f"{k}={_short(v)}" for k, v in p.items()))
-    columns = ["rank", "learner", "score", "std", "fit_seconds", "status", "origin", "in_model", "params"]
+    columns = ["rank", "learner", "score", "std", "fit_seconds", "status", "origin", "weight", "params"]
     with pd.option_context("display.max_colwidth", 70, "display.width", 200):
         print(shown[columns].to_string(index=False))
     if len(board) > rows:
@@ -208,7 +210,8 @@ def _info(args: argparse.Namespace) -> None:
           + (" (interrupted)" if summary.interrupted else ""))
     print(f"best:      {model.best_config_} -> cv {task.metric} {model.best_score_:.5f}")
     if len(model.members_) > 1:
-        print(f"averaged:  with {len(model.members_) - 1} more within one standard error (in_model on the leaderboard)")
+        shares = ", ".join(f"{m.config.learner} {m.weight:.2f}" for m in model.members_)
+        print(f"ensemble:  {len(model.members_)} configurations weighted {shares} (weight on the leaderboard)")
     print(f"refit:     {summary.refit_rows} rows" + (f"; {summary.refit_note}" if summary.refit_note else ""))
     print()
     _print_leaderboard(model.leaderboard())
@@ -235,6 +238,7 @@ def _kb(args: argparse.Namespace) -> None:
         report = build_knowledge_base(
             args.kb, args.datasets, names=args.names, n_configs=args.configs, folds=args.folds,
             max_rows=args.max_rows, jobs=args.jobs, trial_time_limit=args.trial_time, neural=args.neural,
+            learners=args.learners,
         )
         print(f"{report.datasets} datasets, {report.runs_added} runs added, {report.skipped_pairs} already done, "
               f"{len(report.failed_datasets)} failed to load, {report.seconds:.0f} s")

@@ -23,9 +23,9 @@ from automl.backends.driver import RefitScale
 from automl.backends.optuna_backend import OptunaBackend
 from automl.budget import Budget, check_budget
 from automl.data import Dataset, load_dataset
-from automl.ensemble import Ensemble, choose_members
+from automl.ensemble import Ensemble, choose_members, select_ensemble
 from automl.errors import ConfigError, SearchFailed
-from automl.evaluation import OK, Evaluator, TrialResult, choose_resampling
+from automl.evaluation import OK, PRUNED, TIMEOUT, UNVALIDATED, Evaluator, TrialResult, choose_resampling
 from automl.leaderboard import best_result, ranked_results
 from automl.metrics import Metric, get_metric
 from automl.model import AutoModel, SearchSummary
@@ -38,10 +38,13 @@ from searchspaces import BuildContext, Config, Learner, joint_space, resolve_lea
 log = logging.getLogger(__name__)
 
 ROWS_PER_SECOND_OF_BUDGET = 2_000  # search on a sample of at most this many rows per budget second
-MIN_SEARCH_ROWS = 10_000
+MIN_SEARCH_ROWS = 5_000
 TRIAL_SHARE = 1 / 3  # default per-trial time limit, as a share of the budget
 MIN_REFIT_ROWS = 100  # when time is this short, a small sample beats running late
 REFIT_GRACE_SHARE = 0.05  # the final fit may end this share of the budget late before it is abandoned
+STAND_IN_ROWS = 1000  # rows the stand-in model is fitted on when no trial finished in time
+FIRST_FIT_FLOOR = 0.25  # seconds the final model's first fit always gets: a late model beats a constant one
+SELECTION_SHARE = 0.1  # ensemble selection may take this share of the time left after the search
 
 
 def fit(
@@ -106,10 +109,10 @@ def fit(
     each learner's cheap and default points) and then samples part of its
     trials under learned priors.
 
-    Final model: the best configuration, refitted on all rows and averaged with
-    up to ``ensemble_size - 1`` others whose cross-validation scores are within
-    one standard error of it (``1``: the best alone; holdout searches on large
-    data keep the best alone).
+    Final model: a weighted average of up to ``ensemble_size`` configurations
+    (``1``: the best alone), chosen by greedy ensemble selection on the trials'
+    out-of-fold predictions among those whose fits on all rows end within the
+    budget, and refitted on all rows (see :mod:`automl.ensemble`).
 
     Write-back: unless ``remember=False``, the dataset's
     meta-features and the trials are appended to the user's knowledge base
@@ -388,27 +391,31 @@ def _final_model(
     metric = evaluator.metric
     best = best_result(results, metric)
     if best is None:
-        raise SearchFailed(_failure_summary(results, budget))
+        best = _stand_in(results, evaluator, budget)
     if backend.interrupted:
         log.warning("search interrupted after %d trials: fitting the best so far (run again with the same storage to resume)", len(results))
     rows, deadline = _refit_rows(evaluator, best, budget)
+    if best.status == UNVALIDATED:
+        rows = min(len(evaluator.y), STAND_IN_ROWS)
     late = _late_incumbent(results, best, rows, evaluator, budget)
     if late is not None:
         log.info("%s was found too late to fit on enough rows; the model uses %s, which fits in time", best.config, late.config)
-        best = late
-        rows, deadline = _refit_rows(evaluator, best, budget)
+        rows, deadline = _refit_rows(evaluator, late, budget)
+    lead = late or best
+    if best.status == UNVALIDATED:
+        note = f"no trial finished within the budget: {best.config} was fitted unvalidated on {rows} rows"
+    elif late is not None:
+        note = "the best configuration was found too late to fit in the time left; the best one that fits was used"
+    else:
+        note = "" if rows is None else f"fitted on a sample of {rows} rows to stay within the budget"
+    # the best fitted on all rows can have company; a sample means no time for more
+    chosen = [(lead, 1.0)] if note else _members(results, lead, evaluator, budget, ensemble_size)
     with WorkerPool(evaluator, 1, memory_limit) as pool:
-        pipeline, error = _refit(pool, evaluator, best.config, deadline, rows)
-        if late is not None:
-            note = "the best configuration was found too late to fit in the time left; the best one that fits was used"
-        else:
-            note = "" if rows is None else f"fitted on a sample of {rows} rows to stay within the budget"
-        if pipeline is None:
-            log.warning("the final fit of %s failed (%s); falling back to a constant predictor", best.config, error)
-            pipeline, note = _constant_pipeline(evaluator), f"final fit failed ({error}); constant predictor used"
-        ensemble = Ensemble([pipeline], [best.config])
-        if not note:  # the best fitted on all rows: a failure or a sample means no time for more
-            _add_members(ensemble, choose_members(results, metric, ensemble_size)[1:], pool, evaluator, budget)
+        ensemble, error = _fit_members(pool, evaluator, chosen, budget, deadline, rows)
+    if ensemble is None:
+        log.warning("the final fit of %s failed (%s); falling back to a constant predictor", lead.config, error)
+        ensemble = Ensemble([_constant_pipeline(evaluator)], [lead.config])
+        note = f"final fit failed ({error}); constant predictor used"
     summary = SearchSummary(
         backend=backend.name,
         n_trials=len(results),
@@ -421,25 +428,78 @@ def _final_model(
     return AutoModel(ensemble, evaluator.dataset.schema, info, results, best, summary)
 
 
+def _stand_in(results: list[TrialResult], evaluator: Evaluator, budget: Budget) -> TrialResult:
+    """What to fit when no trial succeeded: the cheapest learner's low-cost corner, if the trials only ran out of time.
+
+    On large data and a small budget every trial can pass its time limit; a
+    model fitted on a sample, unvalidated, then serves better than an error.
+    Trials that failed for other reasons (the data, the learners) raise
+    :class:`SearchFailed` with their errors.
+    """
+    if budget.time_budget is None or not results or any(r.status not in (TIMEOUT, PRUNED) for r in results):
+        raise SearchFailed(_failure_summary(results, budget))
+    cheapest = min(evaluator.learners.values(), key=lambda learner: learner.cost)
+    log.warning("no trial finished within the budget; fitting %s's low-cost configuration on a sample", cheapest.name)
+    return TrialResult(cheapest.low_cost_config(), UNVALIDATED, origin="stand-in")
+
+
+def _members(
+    results: list[TrialResult], lead: TrialResult, evaluator: Evaluator, budget: Budget, ensemble_size: int
+) -> list[tuple[TrialResult, float]]:
+    """The final model's trials and weights: chosen on out-of-fold predictions where the trials kept them.
+
+    Ensemble selection admits only trials whose fits on all rows together end
+    within the budget; without predictions (resumed trials), the best is averaged
+    with those within one standard error of it.
+    """
+    if ensemble_size <= 1:
+        return [(lead, 1.0)]
+    scale = RefitScale.of(evaluator)
+    if lead.predictions is not None:
+        remaining = budget.remaining()
+        chosen = select_ensemble(results, evaluator.validation_target, evaluator.metric, ensemble_size,
+                                 cost=scale.refit_seconds, allowance=remaining, seconds=SELECTION_SHARE * remaining)
+        return chosen or [(lead, 1.0)]
+    members = choose_members(results, evaluator.metric, ensemble_size)
+    return [(member, 1.0 / len(members)) for member in members]
+
+
+def _fit_members(
+    pool: WorkerPool, evaluator: Evaluator, chosen: list[tuple[TrialResult, float]], budget: Budget, deadline: float,
+    rows: int | None,
+) -> tuple[Ensemble | None, str]:
+    """Fit the ``chosen`` trials on the training rows, heaviest first; the ensemble of those that fit, or why none did.
+
+    The first may run until ``deadline`` on ``rows`` (None: all of them); the
+    others run on all rows, and only while each is likely to end within the
+    budget. A member that fails is left out and the others' weights grow.
+    """
+    scale = RefitScale.of(evaluator)
+    ensemble: Ensemble | None = None
+    first_error = ""
+    for index, (result, weight) in enumerate(chosen):
+        if index > 0 and scale.refit_seconds(result) > budget.remaining():
+            log.info("left %s out of the final model: not enough time left to fit it", result.config)
+            continue
+        pipeline, error = _refit(pool, evaluator, result.config, deadline if index == 0 else budget.deadline,
+                                 rows if index == 0 else None)
+        if pipeline is None:
+            log.info("left %s out of the final model: %s", result.config, error)
+            first_error = first_error or error
+            continue
+        if ensemble is None:
+            ensemble = Ensemble([pipeline], [result.config], [weight])
+        else:
+            ensemble.add(pipeline, result.config, weight)
+    return ensemble, first_error
+
+
 def _refit(pool: WorkerPool, evaluator: Evaluator, config: Config, deadline: float, rows: int | None) -> tuple[Pipeline | None, str]:
     """``config`` fitted on the training data and able to predict, or None and why not."""
     pipeline, error = pool.refit(config, deadline, rows)
     if pipeline is not None:
         error = _prediction_fault(pipeline, evaluator.dataset)
     return (None, error) if error else (pipeline, "")
-
-
-def _add_members(ensemble: Ensemble, candidates: list[TrialResult], pool: WorkerPool, evaluator: Evaluator, budget: Budget) -> None:
-    """Fit the ``candidates`` on all rows, best first, while each is likely to end within the budget."""
-    scale = RefitScale.of(evaluator)
-    for candidate in candidates:
-        if scale.refit_seconds(candidate) > budget.remaining():
-            continue
-        pipeline, error = _refit(pool, evaluator, candidate.config, budget.deadline, None)
-        if pipeline is None:
-            log.info("left %s out of the final model: %s", candidate.config, error)
-            continue
-        ensemble.add(pipeline, candidate.config)
 
 
 def _late_incumbent(
@@ -466,7 +526,7 @@ def _refit_rows(evaluator: Evaluator, best: TrialResult, budget: Budget) -> tupl
     if budget.time_budget is None:
         return None, float("inf")
     rows = max(RefitScale.of(evaluator).rows_within(best, 0.8 * budget.remaining()), MIN_REFIT_ROWS)
-    deadline = budget.deadline + REFIT_GRACE_SHARE * budget.time_budget
+    deadline = max(budget.deadline + REFIT_GRACE_SHARE * budget.time_budget, time.monotonic() + FIRST_FIT_FLOOR)
     return (None if rows >= len(evaluator.y) else rows), deadline
 
 

@@ -1,30 +1,140 @@
-"""The final model: the best configuration, averaged with those cross-validation cannot tell apart from it.
+"""The final model: a weighted average of configurations, chosen on out-of-fold predictions.
 
-After many trials on small, noisy data the configuration with the best
-cross-validation score is often best partly by luck (the winner's curse): its
-lead is smaller than the spread of its fold scores, and it does worse on new
-rows than its score promised. Averaging it with the runners-up whose scores
-are within that noise trades none of the expected quality for less variance:
-for log loss and squared error the average's loss is at most the members'
-average loss, and the members are as good as the best within noise.
-auto-sklearn and AutoGluon end their searches with an ensemble for the same
-reason; this one needs no stored predictions, only the fold scores every
-trial already has.
+Every trial of a search is scored on the same folds, and keeps its predictions
+on the rows those folds validate on. The final model is built from them by
+greedy forward selection with replacement (Caruana et al., 2004, as in
+auto-sklearn and AutoGluon): start from nothing, and at each of
+``SELECTION_ROUNDS`` steps add the trial whose predictions, averaged with those
+already chosen, score best on the task's metric; a trial may be added again,
+so the counts become weights. Members of different learners make different
+errors, and the average beats each of them where their errors cancel.
+Selection keeps the best prefix of its steps, so it never ends worse (on these
+rows) than the best single trial, and it only admits trials whose final fit
+on all rows still fits in the time left.
 
->>> from automl.ensemble import choose_members
->>> members = choose_members(results, metric, size=5)  # doctest: +SKIP
+Without predictions to select on (trials resumed from storage, plain Ray
+Tune), :func:`choose_members` guards against the winner's curse instead: the
+best configuration averaged with the runners-up whose fold scores are within
+one standard error of it.
+
+>>> from automl.ensemble import select_ensemble
+>>> chosen = select_ensemble(results, y, metric, max_members=5)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from automl.evaluation import TrialResult, aligned_proba
-from automl.leaderboard import best_result
+from automl.leaderboard import best_result, ranked_results
 from automl.metrics import Metric
 from searchspaces import Config
+
+SELECTION_ROUNDS = 25  # greedy steps: weights are multiples of 1/25 (AutoGluon's default ensemble size)
+SELECTION_POOL = 20  # the best distinct trials selection chooses among, besides each learner's best
+
+
+@dataclass(frozen=True)
+class Member:
+    """A configuration of the final model and its weight in the average (weights sum to 1)."""
+
+    config: Config
+    weight: float
+
+
+def selection_pool(results: list[TrialResult], metric: Metric, size: int = SELECTION_POOL) -> list[TrialResult]:
+    """The trials ensemble selection may choose: the best ``size`` distinct ones, and each learner's best.
+
+    Best first; only successful trials that still hold their predictions.
+    """
+    ranked = [r for r in ranked_results(results, metric) if r.predictions is not None]
+    pool: list[TrialResult] = []
+    seen: set[str] = set()
+    learners: set[str] = set()
+    for result in ranked:
+        key = result.config.key()
+        if key in seen:
+            continue
+        if len(pool) < size or result.config.learner not in learners:
+            pool.append(result)
+            seen.add(key)
+            learners.add(result.config.learner)
+    return pool
+
+
+def select_ensemble(
+    results: list[TrialResult],
+    y: np.ndarray,
+    metric: Metric,
+    max_members: int,
+    cost: Callable[[TrialResult], float] | None = None,
+    allowance: float = float("inf"),
+    rounds: int = SELECTION_ROUNDS,
+    seconds: float = float("inf"),
+) -> list[tuple[TrialResult, float]]:
+    """Greedy forward selection with replacement; the chosen trials and their weights, heaviest first.
+
+    ``y``: the encoded target on the rows the predictions cover. At most
+    ``max_members`` distinct trials are chosen, and their ``cost`` (seconds to
+    fit each on all rows) together stays within ``allowance``. Selection stops
+    early after ``seconds`` (keeping its best prefix so far). Empty when no
+    trial has predictions or none is affordable.
+    """
+    stop_at = time.monotonic() + seconds
+    pool = [r for r in selection_pool(results, metric) if cost is None or cost(r) <= allowance]
+    if not pool or max_members < 1:
+        return []
+    stacked = np.stack([np.asarray(r.predictions, dtype=float) for r in pool])
+    if metric.kind == "regression":
+        stacked = stacked[..., 0]
+    costs = np.array([cost(r) if cost is not None else 0.0 for r in pool])
+    counts = np.zeros(len(pool), dtype=int)
+    total = np.zeros(stacked.shape[1:])
+    history: list[tuple[float, np.ndarray]] = []
+    for step in range(1, rounds + 1):
+        if step > 1 and time.monotonic() > stop_at:
+            break
+        chosen = counts > 0
+        affordable = costs + costs[chosen].sum() <= allowance
+        eligible = chosen | (affordable & (chosen.sum() < max_members))
+        losses = np.full(len(pool), np.inf)
+        for index in np.flatnonzero(eligible):
+            value = metric(y, (total + stacked[index]) / step)
+            if np.isfinite(value):
+                losses[index] = metric.loss(value)
+        if not np.isfinite(losses).any():
+            break
+        pick = int(np.argmin(losses))  # the better-ranked trial on ties
+        counts[pick] += 1
+        total += stacked[pick]
+        history.append((float(losses[pick]), counts.copy()))
+    if not history:
+        return []
+    best_step = min(range(len(history)), key=lambda i: history[i][0])  # the earliest of equally good prefixes
+    final = history[best_step][1]
+    order = sorted(np.flatnonzero(final), key=lambda i: (-final[i], i))
+    return [(pool[i], final[i] / final.sum()) for i in order]
+
+
+def likely_members(leaders: list[TrialResult], metric: Metric, size: int) -> list[TrialResult]:
+    """What the final model will likely hold, to keep time for fitting it: the best, then other learners' best.
+
+    Ensemble selection mostly mixes learners, so the best of each of the
+    leading learners (up to ``size``) stands in for its choice while the
+    search runs, at no cost.
+    """
+    likely: list[TrialResult] = []
+    for result in ranked_results(leaders, metric):
+        if len(likely) == max(1, size):
+            break
+        if all(result.config.learner != member.config.learner for member in likely):
+            likely.append(result)
+    return likely
 
 
 def choose_members(results: list[TrialResult], metric: Metric, size: int) -> list[TrialResult]:
@@ -61,25 +171,41 @@ def choose_members(results: list[TrialResult], metric: Metric, size: int) -> lis
 
 
 class Ensemble:
-    """Fitted pipelines (preprocessing + model each) whose predictions are averaged with equal weight."""
+    """Fitted pipelines (preprocessing + model each) whose predictions are averaged with their weights."""
 
-    def __init__(self, pipelines: list[Any], configs: list[Config]):
+    def __init__(self, pipelines: list[Any], configs: list[Config], weights: list[float] | None = None):
         if not pipelines or len(pipelines) != len(configs):
             raise ValueError("an ensemble needs one configuration per fitted pipeline, and at least one")
         self.pipelines = list(pipelines)
         self.configs = list(configs)
+        self.weights = list(weights) if weights is not None else [1.0] * len(pipelines)
+        if len(self.weights) != len(self.pipelines) or min(self.weights) <= 0:
+            raise ValueError("an ensemble needs one positive weight per fitted pipeline")
 
-    def add(self, pipeline: Any, config: Config) -> None:
+    def add(self, pipeline: Any, config: Config, weight: float = 1.0) -> None:
         self.pipelines.append(pipeline)
         self.configs.append(config)
+        self.weights.append(weight)
 
     def __len__(self) -> int:
         return len(self.pipelines)
 
+    @property
+    def members(self) -> list[Member]:
+        """Each configuration with its share of the average."""
+        weights = self._shares()
+        return [Member(config, float(weight)) for config, weight in zip(self.configs, weights)]
+
+    def _shares(self) -> np.ndarray:
+        weights = np.asarray(getattr(self, "weights", None) or [1.0] * len(self.pipelines), dtype=float)  # files before weights
+        return weights / weights.sum()
+
     def predict(self, X: Any) -> np.ndarray:
-        """The members' mean prediction (regression)."""
-        return np.mean([np.asarray(p.predict(X), dtype=float).ravel() for p in self.pipelines], axis=0)
+        """The members' weighted mean prediction (regression)."""
+        predictions = [np.asarray(p.predict(X), dtype=float).ravel() for p in self.pipelines]
+        return np.average(predictions, axis=0, weights=self._shares())
 
     def predict_proba(self, X: Any, n_classes: int) -> np.ndarray:
-        """The members' mean class probabilities, one column per class of the task."""
-        return np.mean([aligned_proba(p[-1], p[:-1].transform(X), n_classes) for p in self.pipelines], axis=0)
+        """The members' weighted mean class probabilities, one column per class of the task."""
+        probabilities = [aligned_proba(p[-1], p[:-1].transform(X), n_classes) for p in self.pipelines]
+        return np.average(probabilities, axis=0, weights=self._shares())

@@ -36,6 +36,7 @@ from searchspaces import BuildContext, Config, Learner
 log = logging.getLogger(__name__)
 
 OK, FAILED, TIMEOUT, PRUNED, CRASHED = "ok", "failed", "timeout", "pruned", "crashed"
+UNVALIDATED = "unvalidated"  # fitted without being scored: the stand-in when no trial finished in time
 CACHE_LIMIT_BYTES = 512 * 2**20  # preprocessed folds kept per worker, at most
 
 Reporter = Callable[[int, float], bool]  # (step, value) -> stop now?
@@ -62,13 +63,17 @@ class TrialResult:
     node: str = ""  # where it ran (Ray backends)
     gpus: str = ""  # the GPUs it held, if any (Ray backends)
     resumed: bool = False  # loaded from storage, not run by this search
+    # Out-of-fold predictions on the evaluator's validation rows (probabilities or values), for ensemble
+    # selection; kept in memory only, never stored (see :attr:`Evaluator.validation_rows`).
+    predictions: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
         return self.status == OK and self.value is not None and bool(np.isfinite(self.value))
 
     def to_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
+        """The result as JSON-ready data, without its predictions."""
+        data = {key: value for key, value in self.__dict__.items() if key != "predictions"}
         data["config"] = self.config.to_dict()
         return data
 
@@ -171,6 +176,8 @@ class Evaluator:
             (self.rows[train], self.rows[valid])
             for train, valid in resampling.splits(self.y[self.rows], dataset.kind == "classification", seed)
         ]
+        # Every row some fold validates on, in order: out-of-fold predictions are aligned with these.
+        self.validation_rows = np.unique(np.concatenate([valid for _, valid in self.splits]))
         self._cache: dict[tuple[Any, int], tuple[Any, np.ndarray, np.ndarray, int]] = {}
         self._cache_bytes = 0
         self.device = "cpu"  # where learners that can use a GPU should train (set by the backend's worker)
@@ -224,15 +231,29 @@ class Evaluator:
         return aligned_proba(model, X, self.n_classes)
 
     def _score(self, model: Any, X: np.ndarray, y: np.ndarray) -> float:
+        return self.metric(y, self._checked_prediction(model, X))
+
+    def _checked_prediction(self, model: Any, X: np.ndarray) -> np.ndarray:
         prediction = self.predict(model, X)
         if not np.all(np.isfinite(prediction)):
             raise ValueError("the model predicted non-finite values")
-        return self.metric(y, prediction)
+        return prediction
+
+    @property
+    def validation_target(self) -> np.ndarray:
+        """The encoded target on :attr:`validation_rows`: what out-of-fold predictions are scored against."""
+        return self.y[self.validation_rows]
 
     def evaluate(self, config: Config, report: Reporter | None = None) -> TrialResult:
-        """Cross-validate (or hold out) ``config``; failures become a failed result."""
+        """Cross-validate (or hold out) ``config``; failures become a failed result.
+
+        A successful result carries its out-of-fold predictions (on
+        :attr:`validation_rows`), from which the final model's ensemble is chosen.
+        """
         started = time.perf_counter()
         values: list[float] = []
+        width = 1 if self.dataset.task == "regression" else self.n_classes
+        predictions = np.full((len(self.validation_rows), width), np.nan, dtype=np.float32)
         try:
             learner = self.learner(config.learner)
             problems = learner.space.problems(dict(config.params))
@@ -244,9 +265,10 @@ class Evaluator:
                 context = self._context(len(train), X_train.shape[1], n_native)
                 model = learner.build(dict(config.params), context)
                 y_train, y_valid = self.y[train], self.y[valid]
+                staged = fold == 0 and report is not None and learner.staging is not None
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    if fold == 0 and report is not None and learner.staging is not None:
+                    if staged:
 
                         def on_score(value: float) -> None:
                             nonlocal step
@@ -254,20 +276,22 @@ class Evaluator:
                             if report(step, value):
                                 raise Pruned()
 
-                        values.append(self._staged_fit(model, learner, config, X_train, y_train, X_valid, y_valid, on_score))
+                        self._staged_fit(model, learner, config, X_train, y_train, X_valid, y_valid, on_score)
                         if learner.staging.callback:  # epochs vary by trial: fold steps start past the most there can be
                             step = max(step, int(getattr(learner.space[learner.staging.param], "high", step)))
-                        continue
-                    model.fit(X_train, y_train)
-                    values.append(self._score(model, X_valid, y_valid))
-                if report is not None:
+                    else:
+                        model.fit(X_train, y_train)
+                    prediction = self._checked_prediction(model, X_valid)
+                predictions[np.searchsorted(self.validation_rows, valid)] = prediction.reshape(len(valid), width)
+                values.append(self.metric(y_valid, prediction))
+                if report is not None and not staged:
                     step += 1
                     if report(step, float(np.nanmean(values))) and fold < len(self.splits) - 1:
                         raise Pruned()
             mean = float(np.nanmean(values)) if not np.all(np.isnan(values)) else float("nan")
             if not np.isfinite(mean):
                 raise ValueError(f"the metric {self.metric.name} is undefined on every fold")
-            return TrialResult(config, OK, mean, values, time.perf_counter() - started)
+            return TrialResult(config, OK, mean, values, time.perf_counter() - started, predictions=predictions)
         except Pruned:
             value = float(np.nanmean(values)) if values else None
             return TrialResult(config, PRUNED, value, values, time.perf_counter() - started)
@@ -278,8 +302,8 @@ class Evaluator:
             return TrialResult(config, FAILED, None, values, time.perf_counter() - started, error=f"{type(error).__name__}: {error}")
 
     def _staged_fit(self, model: Any, learner: Learner, config: Config, X_train, y_train, X_valid, y_valid,
-                    on_score: Callable[[float], None]) -> float:
-        """Fit an iterative model, passing its validation score to ``on_score`` as it trains; return the last.
+                    on_score: Callable[[float], None]) -> None:
+        """Fit an iterative model, passing its validation score to ``on_score`` as it trains.
 
         ``on_score`` raises :class:`Pruned` to stop the trial, from inside the
         estimator's ``fit`` when the estimator calls back.
@@ -292,18 +316,14 @@ class Evaluator:
                 model.fit(X_train, y_train)
             finally:
                 model.set_params(**{learner.staging.callback: None})
-            value = score(model)  # the estimator may have gone back to its best epoch
-            on_score(value)
-            return value
+            on_score(score(model))  # the estimator may have gone back to its best epoch
+            return
         full = config.params[learner.staging.param]
         model.set_params(warm_start=True)
-        value = float("nan")
         for fraction in learner.staging.fractions:
             model.set_params(**{learner.staging.param: max(1, int(round(full * fraction)))})
             model.fit(X_train, y_train)
-            value = score(model)
-            on_score(value)
-        return value
+            on_score(score(model))
 
     def fit_final(self, config: Config, max_rows: int | None = None) -> Pipeline:
         """Fit ``config`` on all training rows (or a stratified sample of ``max_rows``)."""

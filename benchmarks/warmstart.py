@@ -14,6 +14,7 @@ default (ordered by how well defaults do on average).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -151,13 +152,17 @@ def _plot(table: pd.DataFrame, path: Path) -> None:
 
 
 def time_suggestions(rows: int = 10_000, columns: int = 100, seed: int = 0) -> dict[str, float]:
-    """Seconds from a new 10k x 100 dataset to its warm start, with the engine's caches cleared (nothing fitted).
+    """Seconds from a new 10k x 100 dataset to its warm start: with nothing fitted, and with the knowledge cached.
 
     Meta-features, then reading the knowledge (shipped, or ``$AUTOML_SHIPPED_KB``),
-    fitting the warm starters and ranking their suggestions.
+    fitting the warm starters and ranking their suggestions; then the same in a
+    process that finds the prepared knowledge in the cache directory, as every
+    process after the first does (:mod:`automl.warm_knowledge`).
     """
+    import tempfile
+
     import automl
-    from automl import warm
+    from automl import warm, warm_knowledge
     from automl.engine import describe
 
     rng = np.random.default_rng(seed)
@@ -165,14 +170,27 @@ def time_suggestions(rows: int = 10_000, columns: int = 100, seed: int = 0) -> d
     y = (X["x0"] + rng.normal(size=rows) > 0).astype(int)
     dataset = automl.data.load_dataset(X, y)
     learners = {learner.name: learner for learner in resolve_learners(dataset.kind)}
-    warm._cache.clear()
-    started = time.perf_counter()
-    meta = describe(dataset, seed)
-    described = time.perf_counter()
-    plan = warm.plan_warm_start(meta, dataset.task, learners, k=10)
-    done = time.perf_counter()
+    previous = os.environ.get("XDG_CACHE_HOME")
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["XDG_CACHE_HOME"] = cache  # nothing cached on disk yet
+        try:
+            warm_knowledge._in_process.clear()
+            started = time.perf_counter()
+            meta = describe(dataset, seed)
+            described = time.perf_counter()
+            plan = warm.plan_warm_start(meta, dataset.task, learners, k=10)
+            done = time.perf_counter()
+            warm_knowledge._in_process.clear()  # a new process: the prepared knowledge comes from the disk cache
+            again = time.perf_counter()
+            warm.plan_warm_start(meta, dataset.task, learners, k=10)
+            cached = time.perf_counter() - again
+        finally:
+            if previous is None:
+                os.environ.pop("XDG_CACHE_HOME", None)
+            else:
+                os.environ["XDG_CACHE_HOME"] = previous
     return {"meta_features": described - started, "knowledge_and_suggestions": done - described, "total": done - started,
-            "suggestions": len(plan.suggestions)}
+            "cached_knowledge_and_suggestions": cached, "suggestions": len(plan.suggestions)}
 
 
 def main(argv=None) -> None:
@@ -188,7 +206,9 @@ def main(argv=None) -> None:
         line = (f"Warm start of a new 10,000 x 100 dataset, nothing cached, median of {TIMING_RUNS} runs: meta-features "
                 f"{seconds['meta_features']:.2f} s, knowledge read, starters fitted and {int(seconds['suggestions'])} "
                 f"suggestions ranked {seconds['knowledge_and_suggestions']:.2f} s, total **{seconds['total']:.2f} s** "
-                f"(runs from {runs['total'].min():.2f} to {runs['total'].max():.2f} s; target: under 1 s).")
+                f"(runs from {runs['total'].min():.2f} to {runs['total'].max():.2f} s; target: under 1 s). In every later "
+                f"process, which finds the prepared knowledge in the cache directory, the knowledge and suggestions take "
+                f"{seconds['cached_knowledge_and_suggestions']:.2f} s.")
         print(line)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "timing.md").write_text(line + "\n")

@@ -27,6 +27,7 @@ def private_knowledge_base(tmp_path_factory, monkeypatch):
     (tests that need knowledge build their own)."""
     monkeypatch.setenv("AUTOML_KB", str(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
     monkeypatch.setenv("AUTOML_SHIPPED_KB", "none")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))  # the warm-start cache too
 
 
 @pytest.fixture

@@ -56,3 +56,13 @@ def slow_learner() -> Learner:
         space=SearchSpace((Categorical("C", (0.01, 0.1, 1.0, 10.0, 100.0)),), name="slow"),
         build=lambda params, context: SlowLogistic(**params),
     )
+
+
+def slow_on_many_rows_learner(rows: int) -> Learner:
+    """Sleeps on more than ``rows`` rows, fits the class priors on fewer: every trial of a search on more times out."""
+    return Learner(
+        name="slow_on_many_rows",
+        tasks=frozenset({"classification"}),
+        space=SearchSpace((Categorical("mode", ("sleep",)),), name="slow_on_many_rows"),
+        build=lambda params, context: Misbehaving("sleep" if context.n_rows > rows else "ok"),
+    )

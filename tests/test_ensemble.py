@@ -1,4 +1,4 @@
-"""The final model averages the best configuration with those as good within cross-validation noise."""
+"""The final model: ensemble selection on out-of-fold predictions, or the best averaged with those as good within noise."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from sklearn.linear_model import LogisticRegression
 import automl
 import searchspaces
 from automl.budget import Budget
-from automl.ensemble import choose_members
+from automl.ensemble import Ensemble, Member, choose_members, select_ensemble
 from automl.evaluation import OK, TrialResult
 from automl.metrics import get_metric
 from searchspaces import Categorical, Config, Learner, SearchSpace
 
 RMSE = get_metric("rmse", "regression")
 AUC = get_metric("roc_auc", "binary")
+LOG_LOSS = get_metric("log_loss", "binary")
 
 
 def _trial(alpha: float, folds: list[float]) -> TrialResult:
@@ -73,20 +74,105 @@ def _twins(tags: str) -> list[Config]:
     return [Config("twin", {"tag": tag}) for tag in tags]
 
 
-def test_fit_averages_configurations_as_good_as_the_best(small_binary, twin_learner):
+def _predicted(name: str, predictions: np.ndarray, y: np.ndarray, metric=RMSE) -> TrialResult:
+    predictions = np.asarray(predictions, dtype=float).reshape(len(y), -1)
+    value = metric(y, predictions[:, 0] if metric.kind == "regression" else predictions)
+    return TrialResult(Config(name, {}), OK, value, [value], fit_seconds=1.0, predictions=predictions)
+
+
+def test_selection_mixes_trials_whose_errors_cancel_and_leaves_out_the_rest():
+    y = np.zeros(100)
+    error = np.where(np.arange(100) % 2 == 0, 1.0, -1.0)
+    high = _predicted("high", y + error, y)  # the two are wrong on every row, in opposite directions:
+    low = _predicted("low", y - error, y)  # their average is right
+    poor = _predicted("poor", np.full(100, 2.0), y)
+    chosen = select_ensemble([poor, high, low], y, RMSE, max_members=5)
+    weights = {result.config.learner: weight for result, weight in chosen}
+    assert set(weights) == {"high", "low"} and sum(weights.values()) == pytest.approx(1.0)
+    assert weights["high"] == pytest.approx(0.5, abs=0.05)  # the mix that cancels the errors
+
+
+def test_selection_never_ends_worse_than_the_best_trial_alone():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=200)
+    best = _predicted("best", y + rng.normal(scale=0.1, size=200), y)
+    copies = [_predicted(f"copy{i}", best.predictions, y) for i in range(3)]
+    far = _predicted("far", y + rng.normal(scale=3.0, size=200), y)
+    chosen = select_ensemble([far, *copies, best], y, RMSE, max_members=5)
+    assert len(chosen) == 1 and chosen[0][1] == 1.0  # copies add nothing; the noisy one only hurts
+
+
+def test_selection_respects_the_member_cap_the_time_allowance_and_missing_predictions():
+    y = np.zeros(60)
+    offsets = [0.5, -0.5, 0.4, -0.4]
+    trials = [_predicted(f"m{i}", np.full(60, offset), y) for i, offset in enumerate(offsets)]
+    assert len(select_ensemble(trials, y, RMSE, max_members=1)) == 1
+    pricey = {"m0": 1.0, "m1": 5.0, "m2": 1.0, "m3": 1.0}
+    chosen = select_ensemble(trials, y, RMSE, max_members=5, cost=lambda r: pricey[r.config.learner], allowance=2.5)
+    assert "m1" not in {r.config.learner for r, _ in chosen} and len(chosen) == 2
+    stripped = [TrialResult(t.config, OK, t.value, t.fold_values) for t in trials]
+    assert select_ensemble(stripped, y, RMSE, max_members=5) == []
+
+
+def test_selection_optimises_the_task_metric_for_probabilities():
+    y = np.array([0, 1] * 50)
+    confident = _predicted("confident", np.where(y[:, None] == np.arange(2), 0.9, 0.1), y, LOG_LOSS)
+    timid = _predicted("timid", np.full((100, 2), 0.5), y, LOG_LOSS)
+    chosen = select_ensemble([timid, confident], y, LOG_LOSS, max_members=5)
+    assert chosen[0][0] is confident
+
+
+def test_the_ensemble_predicts_the_weighted_average():
+    pipelines = [_Constant(1.0), _Constant(4.0)]
+    ensemble = Ensemble(pipelines, [Config("a", {}), Config("b", {})], [3.0, 1.0])
+    np.testing.assert_allclose(ensemble.predict(np.zeros((2, 1))), [1.75, 1.75])
+    assert ensemble.members == [Member(Config("a", {}), 0.75), Member(Config("b", {}), 0.25)]
+    with pytest.raises(ValueError, match="weight"):
+        Ensemble(pipelines, [Config("a", {}), Config("b", {})], [1.0])
+
+
+class _Constant:
+    def __init__(self, value: float):
+        self.value = value
+
+    def predict(self, X):
+        return np.full(len(X), self.value)
+
+
+def test_fit_weights_its_members_and_shows_the_weights(small_binary):
     X, y = small_binary
-    model = automl.fit(X, y, learners=["twin", "knn"], initial_configs=_twins("abc"), n_trials=6, time_budget=None,
-                       ensemble_size=3, verbose=0)
+    model = automl.fit(X, y, learners=["linear", "knn", "random_forest"], n_trials=12, time_budget=None, verbose=0)
     board = model.leaderboard()
-    assert len(model.members_) == 3 and model.best_config_ == model.members_[0]
-    assert {c.learner for c in model.members_} == {"twin"}
-    assert set(board.loc[board["in_model"], "learner"]) == {"twin"} and board["in_model"].sum() == 3
-    alone = automl.fit(X, y, learners=["twin", "knn"], initial_configs=_twins("abc"), n_trials=6, time_budget=None,
-                       ensemble_size=1, verbose=0)
-    assert len(alone.members_) == 1
-    # averaging three copies of one model changes nothing
-    np.testing.assert_allclose(model.predict_proba(X), alone.predict_proba(X))
-    assert "averaged with 2 more" in repr(model)
+    weights = [member.weight for member in model.members_]
+    assert sum(weights) == pytest.approx(1.0) and weights == sorted(weights, reverse=True)
+    assert board.loc[board["in_model"], "weight"].gt(0).all() and board.loc[~board["in_model"], "weight"].eq(0).all()
+    shown = board.loc[board["in_model"]].drop_duplicates("trial")
+    assert {Config(r.learner, r.params).key() for r in shown.itertuples()} == {m.config.key() for m in model.members_}
+    alone = automl.fit(X, y, learners=["linear", "knn", "random_forest"], n_trials=12, time_budget=None, ensemble_size=1,
+                       verbose=0)
+    assert [m.weight for m in alone.members_] == [1.0] and alone.members_[0].config == alone.best_config_
+
+
+def test_resumed_trials_without_predictions_average_the_best_with_its_equals(small_binary, twin_learner):
+    X, y = small_binary
+    configs = _twins("abc")
+    model = automl.fit(X, y, learners=["twin"], initial_configs=configs, n_trials=3, time_budget=None, ensemble_size=3,
+                       verbose=0)
+    for result in model.results:
+        result.predictions = None
+    from automl.engine import _members
+
+    members = _members(model.results, model.best, _evaluator_of(X, y), Budget(None), 3)
+    assert len(members) == 3 and all(weight == pytest.approx(1 / 3) for _, weight in members)
+
+
+def _evaluator_of(X, y):
+    from automl.data import load_dataset
+    from automl.engine import _make_evaluator
+    from automl.metrics import get_metric as metric_of
+
+    dataset = load_dataset(X, y)
+    return _make_evaluator(dataset, metric_of(None, dataset.task), ["twin"], None, "auto", None, None, 0)
 
 
 def test_bad_ensemble_sizes_are_rejected(small_binary):
@@ -98,14 +184,28 @@ def test_bad_ensemble_sizes_are_rejected(small_binary):
 
 def test_a_model_saved_before_ensembles_still_loads(tmp_path, small_binary):
     X, y = small_binary
-    model = automl.fit(X, y, learners=["linear"], n_trials=2, time_budget=None, verbose=0)
+    model = automl.fit(X, y, learners=["linear"], n_trials=2, time_budget=None, ensemble_size=1, verbose=0)
     expected = model.predict_proba(X)
     model.pipeline = model.__dict__.pop("ensemble").pipelines[0]  # what file format 1 held
     path = tmp_path / "old.pkl"
     joblib.dump({"format": "automl-model", "version": 1, "engine": "0.1.0", "sklearn": sklearn.__version__, "model": model}, path)
     loaded = automl.load(path)
     np.testing.assert_allclose(loaded.predict_proba(X), expected)
-    assert loaded.members_ == [loaded.best_config_]
+    assert loaded.members_ == [Member(loaded.best_config_, 1.0)]
+
+
+def test_a_model_saved_before_weighted_ensembles_averages_its_members_equally(tmp_path, small_binary):
+    X, y = small_binary
+    model = automl.fit(X, y, learners=["linear", "knn"], n_trials=4, time_budget=None, verbose=0)
+    pipelines = model.ensemble.pipelines[:2] * (2 if len(model.ensemble) == 1 else 1)
+    model.ensemble = Ensemble(pipelines, [Config("x", {}), Config("y", {})])
+    del model.ensemble.weights  # what file format 2 held
+    path = tmp_path / "v2.pkl"
+    joblib.dump({"format": "automl-model", "version": 2, "engine": "0.1.0", "sklearn": sklearn.__version__, "model": model}, path)
+    loaded = automl.load(path)
+    assert [m.weight for m in loaded.members_] == [0.5, 0.5]
+    expected = np.mean([pipeline.predict_proba(model.schema.prepare(X)) for pipeline in pipelines], axis=0)
+    np.testing.assert_allclose(loaded.predict_proba(X), expected, atol=1e-12)
 
 
 def test_the_search_reserves_time_for_the_members_but_keeps_most_for_itself():

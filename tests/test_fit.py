@@ -18,7 +18,7 @@ import automl
 import searchspaces
 from automl.errors import ConfigError, SearchFailed
 from tests.conftest import ROOT, pmlb_path
-from tests.misbehaving import misbehaving_learner
+from tests.misbehaving import misbehaving_learner, slow_on_many_rows_learner
 
 
 @pytest.mark.parametrize(
@@ -104,6 +104,20 @@ def test_a_search_where_nothing_works_fails_clearly(small_binary):
             automl.fit(X, y, learners=["misbehaving"], n_trials=2, time_budget=None, verbose=0)
     finally:
         searchspaces.unregister_learner("misbehaving")
+
+
+def test_when_every_trial_runs_out_of_time_a_stand_in_fitted_on_a_sample_is_returned():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=2400)})
+    y = (X["a"] > 0).astype(int).to_numpy()
+    searchspaces.register_learner(slow_on_many_rows_learner(rows=1000), replace=True)
+    try:
+        model = automl.fit(X, y, learners=["slow_on_many_rows"], time_budget=4, warm_start=False, verbose=0)
+    finally:
+        searchspaces.unregister_learner("slow_on_many_rows")
+    assert set(model.leaderboard()["status"]) == {"timeout"}
+    assert model.best_score_ is None and "no trial finished within the budget" in model.summary.refit_note
+    assert model.predict_proba(X.head(3)).shape == (3, 2)
 
 
 def test_a_user_registered_learner_is_searched(small_regression):

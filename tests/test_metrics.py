@@ -37,6 +37,9 @@ def test_roc_auc_binary_and_one_vs_rest():
     proba3 = rng.dirichlet(np.ones(3), 90)
     expected = np.mean([roc_auc_score(y3 == c, proba3[:, c]) for c in range(3)])
     assert get_metric("roc_auc", "multiclass")(y3, proba3) == pytest.approx(expected)
+    tied = np.round(proba, 1)  # ties count half, as in scikit-learn
+    assert get_metric("auc", "binary")(y, tied) == pytest.approx(roc_auc_score(y, tied[:, 1]))
+    assert np.isnan(get_metric("auc", "binary")(np.zeros(5, dtype=int), proba[:5]))
 
 
 def test_regression_metrics():

@@ -235,3 +235,34 @@ def test_data_much_larger_than_the_histories_alternates_suggestions_and_defaults
         else:  # the zero-shot pick, each learner's cheap corner, then suggestions only
             assert first_warm == 0
             assert all(origin.startswith("warm:") for _, origin in initial[1 + len(learners):])
+
+
+def test_the_prepared_knowledge_is_fitted_once_and_refitted_when_the_knowledge_changes(tmp_path, monkeypatch):
+    from automl import warm, warm_knowledge
+
+    kb = tmp_path / "kb.sqlite"
+    write_knowledge(kb, synthetic_knowledge())
+    fits = []
+    real_fit = warm_knowledge.PreparedKnowledge.fit
+    monkeypatch.setattr(warm_knowledge.PreparedKnowledge, "fit", classmethod(lambda cls, k: fits.append(1) or real_fit(k)))
+    learners = {c.learner: get_learner(c.learner, "classification") for c in LINEAR + FOREST}
+    wide = {"width": 5.0, "noise": 0.0}
+
+    first = warm.plan_warm_start(wide, "binary", learners, 2, kb)
+    warm_knowledge._in_process.clear()  # as in a new process: the cache directory holds the fitted state
+    again = warm.plan_warm_start(wide, "binary", learners, 2, kb)
+    assert len(fits) == 1 and [s.config for s in again.suggestions] == [s.config for s in first.suggestions]
+    assert first.suggestions[0].config.learner == "linear"
+
+    flipped = synthetic_knowledge(seed=1)  # the same tasks, with the learners' fortunes swapped
+    flipped.runs["score"] = np.where(flipped.runs["config_id"].isin([c.key() for c in LINEAR]), 0.5, 0.95)
+    kb.unlink()
+    write_knowledge(kb, flipped)
+    changed = warm.plan_warm_start(wide, "binary", learners, 2, kb)
+    assert len(fits) == 2 and changed.suggestions[0].config.learner == "random_forest"
+
+    for cached in (warm_knowledge.cache_dir() / "warm").glob("*.pkl"):
+        cached.write_bytes(b"not a pickle")  # a damaged cache file costs a refit, not the warm start
+    warm_knowledge._in_process.clear()
+    assert warm.plan_warm_start(wide, "binary", learners, 2, kb).suggestions[0].config.learner == "random_forest"
+    assert len(fits) == 3

@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 
 from automl.backends.base import SearchPlan
 from automl.budget import REFIT_SAFETY, Budget
-from automl.ensemble import choose_members
+from automl.ensemble import likely_members
 from automl.evaluation import PRUNED, TIMEOUT, Evaluator, TrialResult
 from automl.metrics import Metric
 from searchspaces import Config, config_from_flat, flat_from_config
@@ -102,6 +102,7 @@ class StudyDriver:
         self.started = 0
         self.cache_hits = 0
         self.leaders: list[TrialResult] = []  # the best results, best first: where the final model's members come from
+        self.learner_best: dict[str, TrialResult] = {}  # each learner's best result (ensembles like variety)
         self.last_beat = time.monotonic()
         self.previous = stored_results(study)
         for result in self.previous:
@@ -170,13 +171,27 @@ class StudyDriver:
             self.last_beat = time.monotonic()
 
     def _track(self, result: TrialResult) -> None:
-        """Keep the leading results, and the budget's reserve for fitting the final model's members at the end."""
+        """Keep the leading results, and the budget's reserve for fitting the final model's members at the end.
+
+        Only the leaders and each learner's best keep their out-of-fold
+        predictions (what ensemble selection chooses among); the rest drop
+        them, so a long search holds a bounded amount of them.
+        """
         if not result.ok:
+            result.predictions = None
             return
-        leaders = sorted([*self.leaders, result], key=lambda r: self.metric.loss(r.value))[:LEADERS]
-        if any(leader is result for leader in leaders):
-            self.leaders = leaders
-            members = choose_members(leaders, self.metric, self.plan.final_models)
+        champion = self.learner_best.get(result.config.learner)
+        if champion is None or self.metric.loss(result.value) < self.metric.loss(champion.value):
+            self.learner_best[result.config.learner] = result
+            if champion is not None and all(champion is not leader for leader in self.leaders):
+                champion.predictions = None
+        leaders = sorted([*self.leaders, result], key=lambda r: self.metric.loss(r.value))
+        for dropped in leaders[LEADERS:]:
+            if self.learner_best.get(dropped.config.learner) is not dropped:
+                dropped.predictions = None
+        self.leaders = leaders[:LEADERS]
+        if any(leader is result for leader in self.leaders):
+            members = likely_members(self.leaders, self.metric, self.plan.final_models)
             self.budget.plan_refit([self.scale.refit_seconds(r) for r in members])
 
     def _maybe_enqueue_prior(self) -> None:

@@ -129,14 +129,15 @@ class _Coordinator:
         with quiet_optuna():
             return self.driver.report(number, step, value)
 
-    def finish(self, number: int, result: TrialResult) -> TrialResult | None:
+    def finish(self, number: int, result: TrialResult) -> dict | None:
+        """Record a worker's result; what it reports to Tune (its data without the predictions), or None if lost."""
         if number not in self.assigned:
             return None  # already reclaimed as lost
         self.assigned.pop(number)
         with quiet_optuna():
             done = self.driver.finish(number, result)
         self.results.append(done)
-        return done
+        return done.to_dict()
 
     def _reclaim_lost(self) -> None:
         """Jobs far past their limit lost their worker: record them, and run the configuration once more."""
@@ -188,7 +189,7 @@ def _batched_worker(config: dict, evaluator: Evaluator | None = None) -> None:
             result.node, result.gpus = node, gpus
             recorded = ray.get(coordinator.finish.remote(job.number, result))
             evaluated += 1
-            tune.report({"evaluated": evaluated, "trial": recorded.to_dict() if recorded is not None else None})
+            tune.report({"evaluated": evaluated, "trial": recorded})
 
 
 def _single_trial(config: dict, evaluator: Evaluator | None = None, limit: float | None = None,
