@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--address", help="Ray cluster: auto, host:port or ray://host:port (default: a local one)")
     fit.add_argument("--max-concurrent", type=int, help="Ray: trials at once, at most")
     fit.add_argument("--ensemble", type=int, default=5,
-                     help="average the best with up to N-1 configurations as good within noise (default 5; 1: the best alone)")
+                     help="the final model weights up to N configurations chosen by ensemble selection (default 5; 1: the best alone)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("-v", "--verbose", action="count", default=1, help="-v: log every trial")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
