@@ -57,32 +57,55 @@ def system_table(scored: pd.DataFrame, budget_free: frozenset[str] = frozenset()
     return pd.DataFrame(rows)
 
 
-def paired_table(scored: pd.DataFrame, warm: str = "ours", cold: str = "ours_cold") -> pd.DataFrame:
-    """``warm`` against ``cold`` on the same (dataset, seed): at each budget, and at each smaller budget against larger.
+def paired_table(scored: pd.DataFrame, first: str = "ours", second: str = "ours_cold") -> pd.DataFrame:
+    """``first`` against ``second`` on the same (dataset, seed): at each budget, and at each budget against larger ones.
 
     Normalised scores share one scale across budgets (1 = the best result on
-    the dataset and seed at any budget), so the smaller budget of ``warm`` can
-    be set against a larger one of ``cold``: issue 5 asks whether a warm start
-    at 10 s does what a cold one does at 30 s.
+    the dataset and seed at any budget), so a smaller budget of ``first`` can
+    be set against a larger one of ``second``: does a warm start at 10 s do
+    what a cold one does at 30 s, does the engine at 10 s match AutoGluon at
+    30 s? Wins and losses count pairs; datasets won and lost compare the mean
+    over seeds of each dataset.
     """
     wide = scored.pivot_table(index=["dataset", "seed"], columns=["system", "budget"], values="normalized")
     budgets = sorted(scored["budget"].unique())
     rows = []
-    for warm_budget in budgets:
-        for cold_budget in (b for b in budgets if b >= warm_budget):
-            if (warm, warm_budget) not in wide or (cold, cold_budget) not in wide:
+    for first_budget in budgets:
+        for second_budget in (b for b in budgets if b >= first_budget):
+            if (first, first_budget) not in wide or (second, second_budget) not in wide:
                 continue
-            pair = wide[[(warm, warm_budget), (cold, cold_budget)]].dropna()
-            difference = pair[(warm, warm_budget)] - pair[(cold, cold_budget)]
+            pair = wide[[(first, first_budget), (second, second_budget)]].dropna()
+            difference = pair[(first, first_budget)] - pair[(second, second_budget)]
             by_seed = difference.groupby(level="seed").mean()
+            by_dataset = difference.groupby(level="dataset").mean()
             rows.append({
-                warm: f"{warm_budget:g} s", cold: f"{cold_budget:g} s", "pairs": len(pair),
-                f"mean {warm}": pair[(warm, warm_budget)].mean(), f"mean {cold}": pair[(cold, cold_budget)].mean(),
+                first: f"{first_budget:g} s", second: f"{second_budget:g} s", "pairs": len(pair),
+                f"mean {first}": pair[(first, first_budget)].mean(), f"mean {second}": pair[(second, second_budget)].mean(),
                 "mean difference": difference.mean(), "wins": int((difference > 1e-9).sum()),
                 "losses": int((difference < -1e-9).sum()), "ties": int((difference.abs() <= 1e-9).sum()),
+                "datasets won / lost": f"{int((by_dataset > 1e-9).sum())} / {int((by_dataset < -1e-9).sum())} "
+                                       f"of {len(by_dataset)}",
                 "difference by seed": ", ".join(f"{seed}: {value:+.3f}" for seed, value in by_seed.items()),
             })
     return pd.DataFrame(rows)
+
+
+def field_table(scored: pd.DataFrame, budget_free: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """Every (system, budget) ranked in one field per (dataset, seed), so ranks compare across budgets.
+
+    A system without a budget enters the field once. Failures and overruns
+    take the worst rank, as in the per-budget tables.
+    """
+    entries = scored[~scored["system"].isin(budget_free) | (scored["budget"] == scored["budget"].min())].copy()
+    entries["entry"] = [s if s in budget_free else f"{s} {b:g} s" for s, b in zip(entries["system"], entries["budget"])]
+    ranks = []
+    for _, group in entries.groupby(["dataset", "seed"]):
+        value = group["normalized"].where(~group["failed"], -np.inf)
+        ranks.append(value.rank(ascending=False, method="average"))
+    entries["field_rank"] = pd.concat(ranks)
+    table = entries.groupby("entry").agg(norm_all=("normalized", "mean"), field_rank=("field_rank", "mean"),
+                                         failures=("failed", "sum"), pairs=("normalized", "size"))
+    return table.sort_values("field_rank").reset_index()
 
 
 def _per_dataset(scored: pd.DataFrame) -> pd.DataFrame:
@@ -128,11 +151,16 @@ def write_report(raw: pd.DataFrame, out: Path, title: str) -> pd.DataFrame:
     ]
     for budget, group in table.groupby("budget"):
         parts += [f"## Budget {budget:g} s", "", _markdown(group.drop(columns=["budget"]).sort_values("norm_all", ascending=False)), ""]
-    paired = paired_table(scored)
-    if len(paired):
-        parts += ["## ours against ours_cold, pair by pair", "",
-                  "Same dataset and seed; normalised on one scale across budgets; wins, losses and ties count pairs.", "",
-                  _markdown(paired), ""]
+    field = field_table(scored, budget_free)
+    parts += ["## One field across budgets", "",
+              f"Every (system, budget) ranked together on each dataset and seed ({len(field)} entries; systems without a "
+              "budget enter once), so a rank at 10 s compares with one at 30 s.", "", _markdown(field), ""]
+    for first, second in (("ours", "ours_cold"), ("ours", "autogluon")):
+        paired = paired_table(scored, first, second)
+        if len(paired):
+            parts += [f"## {first} against {second}, pair by pair", "",
+                      "Same dataset and seed; normalised on one scale across budgets; wins, losses and ties count pairs; "
+                      "datasets won and lost compare each dataset's mean over seeds.", "", _markdown(paired), ""]
     parts += ["## Normalised score per dataset", "",
               f"Budgets {' / '.join(f'{b:g} s' for b in sorted(scored['budget'].unique()))} in each cell; the mean over seeds.", "",
               _markdown(_per_dataset(scored)), ""]

@@ -88,6 +88,22 @@ def test_warm_and_cold_are_paired_by_dataset_and_seed_within_and_across_budgets(
     across = table.loc[("10 s", "30 s")]  # one scale over both budgets: seed 1's best is cold at 30 s
     assert (across["wins"], across["losses"], across["ties"]) == (0, 1, 1)
     assert ("30 s", "10 s") not in table.index  # a larger warm budget is never set against a smaller cold one
+    assert same["datasets won / lost"] == "1 / 0 of 1"  # the dataset's mean over the two seeds favours ours
+
+
+def test_one_field_ranks_every_system_and_budget_together_and_fixed_models_once():
+    from benchmarks.report import field_table
+
+    records = []
+    for system, budget, value in (("ours", 10.0, 0.9), ("ours", 30.0, 0.95), ("peer", 30.0, 0.92), ("peer", 10.0, 0.8),
+                                  ("fixed", 10.0, 0.85), ("fixed", 30.0, 0.85)):
+        records.append({"system": system, "dataset": "d", "task": "binary", "budget": budget, "value": value,
+                        "const_value": 0.5, "wall_seconds": budget * 0.9})
+    records.append({"system": "late", "dataset": "d", "task": "binary", "budget": 10.0, "value": 0.99,
+                    "const_value": 0.5, "wall_seconds": 20.0})  # twice its budget: a failure, the worst rank
+    field = field_table(add_scores(rows(records), frozenset({"fixed"})), frozenset({"fixed"})).set_index("entry")
+    assert list(field.index) == ["ours 30 s", "peer 30 s", "ours 10 s", "fixed", "peer 10 s", "late 10 s"]
+    assert field.loc["ours 10 s", "field_rank"] == 3 and field.loc["late 10 s", "field_rank"] == 6
 
 
 def test_a_tiny_run_end_to_end(tmp_path):
