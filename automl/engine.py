@@ -30,7 +30,7 @@ from automl.leaderboard import best_result, ranked_results
 from automl.metrics import Metric, get_metric
 from automl.model import AutoModel, SearchSummary
 from automl.progress import SearchProgress, log_level
-from automl.warm import ZERO_SHOT_METHOD, WarmStart, initial_count, plan_warm_start
+from automl.warm import ZERO_SHOT_METHOD, TrialShape, WarmStart, initial_count, plan_warm_start
 from automl.worker import WorkerPool
 from metaknowledge.features import extract
 from searchspaces import BuildContext, Config, Learner, joint_space, resolve_learners
@@ -312,9 +312,9 @@ def _warm_start(
     else:
         k = warm_start
     try:
-        shape = (len(evaluator.rows), dataset.X.shape[1])
+        shape = TrialShape(len(evaluator.rows), dataset.X.shape[1], evaluator.resampling.training_share)
         warm = plan_warm_start(meta_features, dataset.task, evaluator.learners, k, kb, time_budget=budget.time_budget,
-                               trial_time_limit=budget.trial_time_limit, data_shape=shape)
+                               trial_time_limit=budget.trial_time_limit, trial_shape=shape)
     except Exception as error:  # a broken knowledge base must not stop the search
         log.warning("warm start unavailable (%s: %s); starting cold", type(error).__name__, error)
         return None

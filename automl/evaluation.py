@@ -92,6 +92,11 @@ class Resampling:
     n_folds: int = 5
     fraction: float = 0.2
 
+    @property
+    def training_share(self) -> float:
+        """The rows one evaluation trains on, in all its splits, as a multiple of the rows: K - 1 for K folds."""
+        return 1.0 - self.fraction if self.kind == "holdout" else float(self.n_folds - 1)
+
     def splits(self, y: np.ndarray, classification: bool, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
         index = np.arange(len(y))
         stratify = classification and np.min(np.unique(y, return_counts=True)[1]) >= 2

@@ -37,7 +37,27 @@ MIN_TASKS_TO_TRUST = 10  # with fewer known tasks of the kind, suggestions follo
 PRIOR_SUGGESTIONS = 10  # the top suggestions whose region becomes the prior
 WARM_SHARE = 0.5  # the suggestions are planned to take at most this share of the time budget, together
 COST_MARGIN = 2.0  # predicted seconds are typically right within this factor
+HISTORY_TRAINING_SHARE = 2.0  # the histories were timed on 3-fold cross-validation: two times the rows trained on
 EXTRAPOLATION_FACTOR = 2  # data this many times larger than HISTORY_ROWS alternates suggestions with the learners' defaults
+
+
+@dataclass(frozen=True)
+class TrialShape:
+    """What each trial of a search fits: its rows and features, and how many times those rows it trains on in all.
+
+    ``training_share`` is the sum over the resampling's splits of the share of
+    rows trained on: 2 for the 3-fold cross-validation the shipped histories were
+    timed with (``automl kb build --folds 3``), 4 for 5-fold, 0.8 for a 20 % holdout.
+    """
+
+    rows: int
+    features: int
+    training_share: float = HISTORY_TRAINING_SHARE
+
+    @property
+    def cost_factor(self) -> float:
+        """How much longer than the histories' timing a trial on these rows takes."""
+        return self.training_share / HISTORY_TRAINING_SHARE
 
 
 @dataclass
@@ -77,7 +97,7 @@ def plan_warm_start(
     prior_method: str = PRIOR_METHOD,
     time_budget: float | None = None,
     trial_time_limit: float | None = None,
-    data_shape: tuple[int, int] | None = None,
+    trial_shape: TrialShape | None = None,
 ) -> WarmStart:
     """Suggestions (by ``method``, by default the task kind's) and priors (by ``prior_method``) for a new task.
 
@@ -85,7 +105,7 @@ def plan_warm_start(
     the best single configuration in leave-one-dataset-out evaluation), then
     ``method``'s, which do better together over the first few.
 
-    Given the ``data_shape`` trials will run on (rows, features), suggestions
+    Given the ``trial_shape`` (the rows and features trials will fit), suggestions
     too slow to afford are passed over for the next ones: one that would likely
     pass the ``trial_time_limit``, and any that would take the suggestions
     together past ``WARM_SHARE`` of the ``time_budget``.
@@ -106,29 +126,29 @@ def plan_warm_start(
     if method != ZERO_SHOT_METHOD:
         candidates = led_by(ranked(ZERO_SHOT_METHOD, 1)[:1], candidates)
     limits = (time_budget or float("inf"), trial_time_limit or float("inf"))
-    suggestions = _affordable(candidates, knowledge.cost, k, limits, data_shape)
+    suggestions = _affordable(candidates, knowledge.cost, k, limits, trial_shape)
     regions = ranked(prior_method, PRIOR_SUGGESTIONS) if prior_method != method or k < PRIOR_SUGGESTIONS else candidates
     trusted = knowledge.tasks_per_kind.get(kind, 0) >= MIN_TASKS_TO_TRUST
     learned = priors(regions[:PRIOR_SUGGESTIONS], kind) if trusted else {}
     suggestions = _centre_learning_rates(suggestions, learned, meta_features, learners, knowledge, k)
-    extrapolating = data_shape is not None and data_shape[0] > EXTRAPOLATION_FACTOR * HISTORY_ROWS
+    extrapolating = trial_shape is not None and trial_shape.rows > EXTRAPOLATION_FACTOR * HISTORY_ROWS
     return WarmStart(suggestions, learned, time.perf_counter() - started, method, trusted, extrapolating)
 
 
 def _affordable(
-    candidates: list[Suggestion], costs: CostModel, count: int, limits: tuple[float, float], data_shape: tuple[int, int] | None
+    candidates: list[Suggestion], costs: CostModel, count: int, limits: tuple[float, float], shape: TrialShape | None
 ) -> list[Suggestion]:
     """The first ``count`` candidates, in rank order, that fit the (time budget, trial time limit) ``limits``.
 
     A suggestion never timed (a new configuration) costs nothing in this plan.
     """
     time_budget, trial_limit = limits
-    if data_shape is None or not costs.fitted or (time_budget == trial_limit == float("inf")):
+    if shape is None or not costs.fitted or (time_budget == trial_limit == float("inf")):
         return candidates[:count]
     allowance = WARM_SHARE * time_budget
     kept = []
     for suggestion in candidates:
-        seconds = costs.predict(suggestion.config, *data_shape) or 0.0
+        seconds = (costs.predict(suggestion.config, shape.rows, shape.features) or 0.0) * shape.cost_factor
         if seconds > allowance or COST_MARGIN * seconds > trial_limit:
             log.debug("passing over %s: about %.1f s, %.1f s left for suggestions", suggestion.config, seconds, allowance)
             continue

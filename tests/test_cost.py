@@ -43,7 +43,7 @@ def test_beyond_the_recorded_sizes_costs_grow_at_least_with_the_rows():
 
 
 def test_a_tight_budget_passes_over_suggestions_too_slow_to_afford(tmp_path):
-    from automl.warm import plan_warm_start
+    from automl.warm import TrialShape, plan_warm_start
     from searchspaces import get_learner
     from tests.test_warmstart import write_knowledge
 
@@ -55,6 +55,10 @@ def test_a_tight_budget_passes_over_suggestions_too_slow_to_afford(tmp_path):
     assert FOREST[-1] in unbounded[:3]
     # 20 s budget, 200 rows: the 256-tree forest takes about 10 s, past the trial limit of 20 / 3 s
     tight = plan_warm_start(narrow, "binary", learners, 3, kb, method="nearest", time_budget=20, trial_time_limit=20 / 3,
-                            data_shape=(200, 5))
+                            trial_shape=TrialShape(200, 5))
     configs = [s.config for s in tight.suggestions]
     assert configs == [c for c in unbounded if c != FOREST[-1]][:3]  # the next best take its place, in rank order
+    # 5-fold cross-validation trains on twice the rows of the 3-fold the histories were timed with: the 64 trees go too
+    five_fold = plan_warm_start(narrow, "binary", learners, 3, kb, method="nearest", time_budget=20, trial_time_limit=20 / 3,
+                                trial_shape=TrialShape(200, 5, training_share=4.0))
+    assert FOREST[-2] in configs and FOREST[-2] not in [s.config for s in five_fold.suggestions]

@@ -223,7 +223,7 @@ def test_data_much_larger_than_the_histories_alternates_suggestions_and_defaults
     write_knowledge(kb, synthetic_knowledge())
     meta = {"width": 5.0, "noise": 0.0}
     for rows, extrapolating in ((warm_module.HISTORY_ROWS, False), (10 * warm_module.HISTORY_ROWS, True)):
-        plan = warm_module.plan_warm_start(meta, "binary", learners, 3, kb, data_shape=(rows, 5))
+        plan = warm_module.plan_warm_start(meta, "binary", learners, 3, kb, trial_shape=warm_module.TrialShape(rows, 5))
         assert plan.extrapolating is extrapolating
         initial = engine._initial_configs(learners, None, plan)
         first_warm = next(i for i, (_, origin) in enumerate(initial) if origin.startswith("warm:"))
