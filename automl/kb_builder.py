@@ -154,8 +154,8 @@ def build_knowledge_base(
         bar.update(len(candidates) - len(todo))
         report.datasets += 1
         if todo:
-            learners = {c.learner: get_learner(c.learner, dataset.kind) for c in todo}
-            evaluator = Evaluator(dataset, metric, learners, Resampling("cv", n_folds=folds), seed=seed, max_rows=max_rows)
+            evaluated = {c.learner: get_learner(c.learner, dataset.kind) for c in todo}
+            evaluator = Evaluator(dataset, metric, evaluated, Resampling("cv", n_folds=folds), seed=seed, max_rows=max_rows)
             report.runs_added += _evaluate_all(kb, name, evaluator, todo, jobs, trial_time_limit, __version__, bar)
     bar.close()
     report.seconds = time.monotonic() - started

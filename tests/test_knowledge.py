@@ -169,6 +169,26 @@ def test_builder_evaluates_candidates_resumes_and_records_broken_datasets(tmp_pa
     assert again.runs_added == 0 and again.skipped_pairs == 16  # resumed: nothing evaluated twice
 
 
+def test_a_build_for_some_learners_keeps_their_candidates_when_one_dataset_resumes_with_fewer(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("prnn_crabs", "analcatdata_creditscore"):
+        for suffix in (".tsv.gz", ".yaml"):
+            shutil.copy(pmlb_path(name).with_name(name + suffix), corpus / (name + suffix))
+    path = tmp_path / "kb.sqlite"
+    build_knowledge_base(path, corpus, names=["analcatdata_creditscore"], n_configs=4, folds=2, progress=False,
+                         learners=["linear", "knn"])
+    kb = KnowledgeBase(path)
+    knn = [(cid,) for cid in kb.runs().query("learner == 'knn'")["config_id"]]
+    with kb._db(write=True) as conn:  # as if a build had stopped after the linear runs of the first dataset
+        conn.executemany("DELETE FROM runs WHERE config_id = ?", knn)
+    build_knowledge_base(path, corpus, n_configs=4, folds=2, progress=False, learners=["linear", "knn"])
+    runs = kb.runs()
+    assert runs.groupby("task")["learner"].apply(set).to_dict() == {
+        "analcatdata_creditscore": {"linear", "knn"}, "prnn_crabs": {"linear", "knn"}}
+    assert runs.groupby("task").size().to_dict() == {"analcatdata_creditscore": 4, "prnn_crabs": 4}
+
+
 def test_fit_writes_its_search_back_unless_told_not_to(tmp_path, small_binary):
     X, y = small_binary
     kb_path = tmp_path / "mine.sqlite"
