@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.pipeline import Pipeline
 
@@ -23,7 +24,7 @@ from automl.backends.driver import RefitScale
 from automl.backends.optuna_backend import OptunaBackend
 from automl.budget import Budget, check_budget
 from automl.data import Dataset, load_dataset
-from automl.ensemble import Ensemble, choose_members, select_ensemble
+from automl.ensemble import Ensemble, choose_members, prior_mix, select_ensemble
 from automl.errors import ConfigError, SearchFailed
 from automl.evaluation import OK, PRUNED, TIMEOUT, UNVALIDATED, Evaluator, TrialResult, choose_resampling
 from automl.leaderboard import best_result, ranked_results
@@ -327,15 +328,17 @@ def _initial_configs(
 ) -> list[tuple[Config, str]]:
     """The configurations to evaluate first, then the user's, validated.
 
-    Every learner's low-cost point comes first (learners in order of their cost
-    hint), so that something finishes early even on data where the rest is
-    slow; then, warm, the suggestions of meta-knowledge, best first, or, cold,
-    the learners' defaults (both, defaults first, while the knowledge is too
-    thin to trust; alternating, a default first, on data much larger than the
-    knowledge was measured on: see :class:`~automl.warm.WarmStart`). When the
-    knowledge is trusted on data of its size, the first suggestion (the
-    zero-shot pick) runs before the low-cost points: on wide data those alone
-    can take half of a small budget.
+    Cold, every learner's low-cost point comes first (learners in order of
+    their cost hint), so that something finishes early even on data where the
+    rest is slow, then the learners' defaults. Warm, when the knowledge is
+    trusted on data of its size, the suggestions of meta-knowledge come first:
+    the zero-shot pick, then each suggested learner's best suggestion before
+    any learner's second (the final model is an ensemble, and members of
+    different learners make different errors), then the rest; the low-cost
+    points follow. While the knowledge is too thin to trust, the low-cost
+    points, the defaults and then the suggestions run; on data much larger
+    than the knowledge was measured on, defaults and suggestions alternate
+    after the low-cost points (see :class:`~automl.warm.WarmStart`).
     """
     initial: list[tuple[Config, str]] = []
     by_cost = sorted(learners.values(), key=lambda learner: learner.cost)
@@ -344,17 +347,14 @@ def _initial_configs(
     if warm is None:
         candidates = cheap + defaults
     else:
-        # The cheap corner of each learner costs a second or so in all and guards against suggestions too slow for this data.
         suggested = [(s.config, f"warm:{s.method}") for s in warm.suggestions]
-        lead: list[tuple[Config, str]] = []
         if not warm.trusted:
-            suggested = defaults + suggested
+            candidates = cheap + defaults + suggested
         elif warm.extrapolating:
             # defaults that are their learner's cheap corner too have run already: alternate with the others
-            suggested = _alternating([item for item in defaults if item not in cheap], suggested)
-        else:  # the zero-shot pick before the cheap corners, which alone can take half of a small budget on wide data
-            lead = suggested[:1]
-        candidates = lead + cheap + suggested
+            candidates = cheap + _alternating([item for item in defaults if item not in cheap], suggested)
+        else:  # the cheap corners alone can take half of a small budget on wide data: suggestions first
+            candidates = suggested[:1] + _learners_first(suggested[1:]) + cheap
     for config, origin in candidates:
         if all(config != seen for seen, _ in initial):
             initial.append((config, origin))
@@ -367,6 +367,16 @@ def _initial_configs(
             raise ConfigError(f"initial config {config} is not valid: {'; '.join(problems)}")
         initial.append((config, "user"))
     return initial
+
+
+def _learners_first(items: list[tuple[Config, str]]) -> list[tuple[Config, str]]:
+    """Each learner's first item, in their order, then the others in theirs."""
+    seen: set[str] = set()
+    firsts, rest = [], []
+    for item in items:
+        (rest if item[0].learner in seen else firsts).append(item)
+        seen.add(item[0].learner)
+    return firsts + rest
 
 
 def _alternating(first: list[tuple[Config, str]], second: list[tuple[Config, str]]) -> list[tuple[Config, str]]:
@@ -416,6 +426,9 @@ def _final_model(
         log.warning("the final fit of %s failed (%s); falling back to a constant predictor", lead.config, error)
         ensemble = Ensemble([_constant_pipeline(evaluator)], [lead.config])
         note = f"final fit failed ({error}); constant predictor used"
+    elif evaluator.dataset.task != "regression":
+        prior = np.bincount(evaluator.y, minlength=evaluator.n_classes) / len(evaluator.y)
+        ensemble.mix_prior(prior, prior_mix(chosen, evaluator.validation_target, metric, prior))
     summary = SearchSummary(
         backend=backend.name,
         n_trials=len(results),

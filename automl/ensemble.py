@@ -35,6 +35,7 @@ from automl.leaderboard import best_result, ranked_results
 from automl.metrics import Metric
 from searchspaces import Config
 
+PRIOR_MIXES = (0.001, 0.003, 0.01, 0.03, 0.1)  # shares of the class prior a log-loss model's probabilities may take
 SELECTION_ROUNDS = 25  # greedy steps: weights are multiples of 1/25 (AutoGluon's default ensemble size)
 SELECTION_POOL = 20  # the best distinct trials selection chooses among, besides each learner's best
 
@@ -121,6 +122,27 @@ def select_ensemble(
     return [(pool[i], final[i] / final.sum()) for i in order]
 
 
+def prior_mix(chosen: list[tuple[TrialResult, float]], y: np.ndarray, metric: Metric, prior: np.ndarray) -> float:
+    """The share of the class prior to mix into the final probabilities, for log loss; 0 for other metrics.
+
+    Log loss punishes one confident mistake without bound: a class given a
+    probability of 1e-9 costs 21 nats on its row, more than a hundred rows of
+    fair guesses. Mixing in a little of the training class prior bounds that
+    loss at a cost of at most the share itself on every other row. The share is
+    the one of :data:`PRIOR_MIXES` whose mix scores best on the ensemble's
+    out-of-fold predictions (the smallest when they are not known): never none,
+    because a small sample can hold no surprise that new rows will.
+    """
+    if metric.name != "log_loss":
+        return 0.0
+    if not chosen or any(result.predictions is None for result, _ in chosen):
+        return PRIOR_MIXES[0]
+    weights = np.array([weight for _, weight in chosen])
+    mixed = np.tensordot(weights / weights.sum(), np.stack([r.predictions for r, _ in chosen]).astype(float), axes=1)
+    losses = [metric(y, (1 - share) * mixed + share * prior) for share in PRIOR_MIXES]
+    return PRIOR_MIXES[int(np.argmin(losses))]
+
+
 def likely_members(leaders: list[TrialResult], metric: Metric, size: int) -> list[TrialResult]:
     """What the final model will likely hold, to keep time for fitting it: the best, then other learners' best.
 
@@ -181,6 +203,12 @@ class Ensemble:
         self.weights = list(weights) if weights is not None else [1.0] * len(pipelines)
         if len(self.weights) != len(self.pipelines) or min(self.weights) <= 0:
             raise ValueError("an ensemble needs one positive weight per fitted pipeline")
+        self.prior: np.ndarray | None = None  # the training class prior, mixed into probabilities ...
+        self.prior_share = 0.0  # ... with this share (see :func:`prior_mix`)
+
+    def mix_prior(self, prior: np.ndarray, share: float) -> None:
+        """Mix ``share`` of the class ``prior`` into every probability this ensemble predicts."""
+        self.prior, self.prior_share = np.asarray(prior, dtype=float), float(share)
 
     def add(self, pipeline: Any, config: Config, weight: float = 1.0) -> None:
         self.pipelines.append(pipeline)
@@ -208,4 +236,6 @@ class Ensemble:
     def predict_proba(self, X: Any, n_classes: int) -> np.ndarray:
         """The members' weighted mean class probabilities, one column per class of the task."""
         probabilities = [aligned_proba(p[-1], p[:-1].transform(X), n_classes) for p in self.pipelines]
-        return np.average(probabilities, axis=0, weights=self._shares())
+        averaged = np.average(probabilities, axis=0, weights=self._shares())
+        share = getattr(self, "prior_share", 0.0)  # files from before the prior mix have none
+        return averaged if not share else (1 - share) * averaged + share * self.prior

@@ -266,3 +266,33 @@ def test_an_incumbent_found_too_late_to_fit_gives_way_to_the_best_that_fits_in_t
     plenty = Budget(30.0, started=time.monotonic() - 5.0)
     rows = engine._refit_rows(evaluator, late, plenty)[0]
     assert engine._late_incumbent(results, late, rows, evaluator, plenty) is None  # it fits: the best stays
+
+
+def test_log_loss_models_mix_in_the_class_prior_as_much_as_their_out_of_fold_mistakes_ask():
+    from automl.ensemble import PRIOR_MIXES, prior_mix
+
+    metric = get_metric("log_loss", "multiclass")
+    y = np.array([0, 1, 2] * 20)
+    prior = np.full(3, 1 / 3)
+    sure = np.eye(3)[y] * 0.98 + 0.01  # right, and confident
+    careful = _predicted("careful", sure, y, metric)
+    assert prior_mix([(careful, 1.0)], y, metric, prior) == PRIOR_MIXES[0]  # never none
+    reckless = sure.copy()
+    reckless[:6] = np.eye(3)[(y[:6] + 1) % 3] * (1 - 2e-9) + 1e-9  # six confident mistakes
+    chosen = [(_predicted("reckless", reckless, y, metric), 1.0)]
+    share = prior_mix(chosen, y, metric, prior)
+    assert share > PRIOR_MIXES[0]
+    assert metric(y, (1 - share) * reckless + share * prior) < metric(y, reckless) / 4
+    assert prior_mix(chosen, y, get_metric("accuracy", "multiclass"), prior) == 0.0  # rankings and labels need none
+
+
+def test_the_ensemble_mixes_the_prior_into_its_probabilities(small_binary):
+    X, y = small_binary
+    model = automl.fit(X, y, learners=["knn"], n_trials=1, time_budget=None, metric="log_loss", verbose=0)
+    ensemble = model.ensemble
+    assert ensemble.prior_share > 0 and np.allclose(ensemble.prior, np.bincount(y) / len(y))
+    share = ensemble.prior_share
+    ensemble.mix_prior(ensemble.prior, 0.0)
+    raw = model.predict_proba(X)
+    ensemble.mix_prior(ensemble.prior, share)
+    np.testing.assert_allclose(model.predict_proba(X), (1 - share) * raw + share * ensemble.prior)

@@ -167,11 +167,13 @@ def test_warm_start_changes_which_configurations_run_first(tmp_path, small_binar
     assert warm_first["origin"].iloc[0] == f"warm:{warm_module.ZERO_SHOT_METHOD}"
     assert warm_first["params"].iloc[0] == dict(LINEAR[-1].params)
     assert list(cold_first["origin"][:3]) == ["default"] * 3  # linear's cheap corner is its default
-    # Then each learner's cheap corner, as in the cold start; then what the default method suggests, where the cold
-    # start tries the learners' defaults (a forest's) ...
-    assert list(warm_first["origin"][1:3]) == ["default"] * 2
-    assert list(warm_first["params"][1:3]) == list(cold_first["params"][:2])
-    assert warm_first["origin"].iloc[3] == f"warm:{warm_module.DEFAULT_METHODS['classification']}"
+    # Then what the default method suggests, each suggested learner's best first; the learners' cheap corners follow,
+    # where the cold start began with them and then tried the learners' defaults (a forest's) ...
+    suggested = list(warm_first["origin"][1:3])
+    assert suggested == [f"warm:{warm_module.DEFAULT_METHODS['classification']}"] * 2
+    assert warm_first["learner"].iloc[1] != warm_first["learner"].iloc[2]  # a second learner before a second linear model
+    assert warm_first["origin"].iloc[3] == "default"  # the forest's cheap corner (linear's is a suggestion here)
+    assert warm_first["params"].iloc[3] == cold_first["params"].iloc[1]
     assert cold_first["learner"].iloc[2] == "random_forest"
     # ... and searches next where this dataset's nearest neighbours did best, linear models among them.
     plan = warm_module.plan_warm_start(meta, "binary", engine._make_evaluator(
@@ -232,9 +234,11 @@ def test_data_much_larger_than_the_histories_alternates_suggestions_and_defaults
         assert all(default in tried for default in defaults) is extrapolating
         if extrapolating:  # the forest's default (the linear one is its cheap corner) before the first suggestion
             assert initial[first_warm - 1] == (learners["random_forest"].default_config(), "default")
-        else:  # the zero-shot pick, each learner's cheap corner, then suggestions only
+        else:  # the suggestions first, then the cheap corners they do not already hold: no learner's default
             assert first_warm == 0
-            assert all(origin.startswith("warm:") for _, origin in initial[1 + len(learners):])
+            suggested = sum(origin.startswith("warm:") for _, origin in initial)
+            assert all(origin.startswith("warm:") for _, origin in initial[:suggested])
+            assert all(origin == "default" for _, origin in initial[suggested:])
 
 
 def test_the_prepared_knowledge_is_fitted_once_and_refitted_when_the_knowledge_changes(tmp_path, monkeypatch):
