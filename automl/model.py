@@ -48,7 +48,7 @@ class SearchSummary:
 
 
 class AutoModel:
-    """A tuned model: the best configuration fitted on the training data.
+    """A tuned model: configurations chosen by the search, fitted on the training data.
 
     The final model is a weighted average of configurations chosen by
     ensemble selection on the trials' out-of-fold predictions (``members_``,
