@@ -24,6 +24,7 @@ from optuna.pruners import BasePruner, HyperbandPruner, MedianPruner, Successive
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from automl.backends.base import Backend, ResultCallback, SearchPlan
 from automl.backends.driver import RefitScale, StudyDriver, stored_results
@@ -77,8 +78,10 @@ def resolve_storage(storage: Any) -> BaseStorage | None:
         try:
             with quiet_optuna():
                 return RDBStorage(text, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=3 * HEARTBEAT_SECONDS)
-        except Exception as error:  # workers starting together race to create the tables: try again
-            if "IntegrityError" not in type(error).__name__ and "OperationalError" not in type(error).__name__ or attempt == STORAGE_ATTEMPTS - 1:
+        except (IntegrityError, OperationalError, ProgrammingError):
+            # Workers starting together race to create the tables (SQLite: locked; PostgreSQL: a
+            # duplicate table or key): the tables exist by the next attempt.
+            if attempt == STORAGE_ATTEMPTS - 1:
                 raise
             time.sleep(0.2 + random.random())
     raise AssertionError("unreachable")
