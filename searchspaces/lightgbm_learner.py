@@ -19,7 +19,13 @@ def _lightgbm(params: dict[str, Any], ctx: BuildContext) -> Any:
 
     native = [str(i) for i, is_cat in enumerate(ctx.categorical_mask) if is_cat]
     cls = lightgbm.LGBMRegressor if ctx.task == "regression" else lightgbm.LGBMClassifier
-    return cls(random_state=ctx.seed, n_jobs=1, verbose=-1, categorical_feature=",".join(native), **params)
+    # A leaf's value is its gradient sum over its hessian sum. LightGBM's floor on that hessian sum (1e-3) lets
+    # the leaves of a nearly pure rare class take huge values: on multiclass data with a class of a few rows the
+    # model turns confidently wrong (the corpus's shuttle: test log loss 7.0 on 6,000 rows, accuracy 0.80 where
+    # a constant scores 0.79). XGBoost's floor of 1 prevents that; for squared error (a hessian of 1 a row) it
+    # changes nothing. On 18 validation datasets it helped 79 of 97 configurations and hurt 18.
+    return cls(random_state=ctx.seed, n_jobs=1, verbose=-1, categorical_feature=",".join(native), min_child_weight=1.0,
+               **params)
 
 
 LIGHTGBM = Learner(
