@@ -195,6 +195,11 @@ def choose_members(results: list[TrialResult], metric: Metric, size: int) -> lis
 class Ensemble:
     """Fitted pipelines (preprocessing + model each) whose predictions are averaged with their weights."""
 
+    # The training class prior, mixed into predicted probabilities with this share (see :func:`prior_mix`).
+    # Class attributes, so that ensembles saved before the mix existed load with none.
+    prior: np.ndarray | None = None
+    prior_share: float = 0.0
+
     def __init__(self, pipelines: list[Any], configs: list[Config], weights: list[float] | None = None):
         if not pipelines or len(pipelines) != len(configs):
             raise ValueError("an ensemble needs one configuration per fitted pipeline, and at least one")
@@ -203,8 +208,6 @@ class Ensemble:
         self.weights = list(weights) if weights is not None else [1.0] * len(pipelines)
         if len(self.weights) != len(self.pipelines) or min(self.weights) <= 0:
             raise ValueError("an ensemble needs one positive weight per fitted pipeline")
-        self.prior: np.ndarray | None = None  # the training class prior, mixed into probabilities ...
-        self.prior_share = 0.0  # ... with this share (see :func:`prior_mix`)
 
     def mix_prior(self, prior: np.ndarray, share: float) -> None:
         """Mix ``share`` of the class ``prior`` into every probability this ensemble predicts."""
@@ -237,5 +240,6 @@ class Ensemble:
         """The members' weighted mean class probabilities, one column per class of the task."""
         probabilities = [aligned_proba(p[-1], p[:-1].transform(X), n_classes) for p in self.pipelines]
         averaged = np.average(probabilities, axis=0, weights=self._shares())
-        share = getattr(self, "prior_share", 0.0)  # files from before the prior mix have none
-        return averaged if not share else (1 - share) * averaged + share * self.prior
+        if not self.prior_share:
+            return averaged
+        return (1 - self.prior_share) * averaged + self.prior_share * self.prior
