@@ -119,7 +119,7 @@ def plan_warm_start(
         return WarmStart([], {}, time.perf_counter() - started, method)
 
     def ranked(by: str, count: int) -> list[Suggestion]:
-        suggestions = knowledge.starter(by).suggest(meta_features, task_type, k=3 * count, learners=list(learners))
+        suggestions = knowledge.starter(by, learners).suggest(meta_features, task_type, k=3 * count, learners=list(learners))
         return [s for s in suggestions if not learners[s.config.learner].space.problems(dict(s.config.params))]
 
     candidates = ranked(method, k)

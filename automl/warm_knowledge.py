@@ -22,6 +22,7 @@ import logging
 import os
 import pickle
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from metaknowledge.lr_prior import LearningRatePrior, best_learning_rates
 from metaknowledge.shipped import cache_dir, load_knowledge, shipped_directory, user_kb_path
 from metaknowledge.snapshot import Knowledge
 from metaknowledge.warmstart import WarmStarter, make_warm_starter, prepared
+from searchspaces import space_learners
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ CACHE_FORMAT = 1
 KEPT_CACHE_FILES = 8  # older cache files are deleted
 HISTORY_ROWS = 3000  # rows the shipped histories were evaluated on at most (automl kb build --max-rows)
 EAGER_METHODS = ("nearest", "portfolio", "nearest+portfolio")  # the starters the engine uses by default
+EAGER_SPACE = "default"  # ... fitted ahead, for the learners of this space
 
 _in_process: dict[str, PreparedKnowledge] = {}
 
@@ -71,11 +74,20 @@ class PreparedKnowledge:
             self._lr_prior = LearningRatePrior().fit_examples(self.learning_rates, self.meta_table)
         return self._lr_prior
 
-    def starter(self, method: str) -> WarmStarter:
-        """The warm starter ``method`` fitted on these histories (fitted on first use in this process)."""
-        if method not in self.starters:
-            self.starters[method] = make_warm_starter(method).fit_histories(self.histories, self.meta_table)
-        return self.starters[method]
+    def starter(self, method: str, learners: Collection[str] | None = None) -> WarmStarter:
+        """The warm starter ``method`` fitted on the histories of ``learners`` (default: all), fitted on first use.
+
+        Fitted on the searched learners only, a starter's normalisation and portfolio are those of the search
+        (histories of a learner the search leaves out, such as a booster added to the base, change nothing).
+        """
+        known = set().union(*(history.learners() for history in self.histories.values()))
+        chosen = known if learners is None else known & set(learners)
+        key = method if chosen == known else f"{method}:{','.join(sorted(chosen))}"
+        if key not in self.starters:
+            histories = self.histories if chosen == known else {
+                kind: history.of_learners(chosen) for kind, history in self.histories.items()}
+            self.starters[key] = make_warm_starter(method).fit_histories(histories, self.meta_table)
+        return self.starters[key]
 
     @classmethod
     def fit(cls, knowledge: Knowledge) -> PreparedKnowledge:
@@ -86,7 +98,7 @@ class PreparedKnowledge:
                     histories, meta_table, CostModel().fit(knowledge, rows_cap=HISTORY_ROWS), best_learning_rates(knowledge))
         if not state.empty:
             for method in EAGER_METHODS:
-                state.starter(method)
+                state.starter(method, space_learners(EAGER_SPACE))
         return state
 
 

@@ -99,6 +99,11 @@ def ours_neural(split: Split, budget: float, seed: int) -> Output:
     return _ours(split, budget, seed, warm_start=True, space="with_neural")
 
 
+def ours_boosters(split: Split, budget: float, seed: int) -> Output:
+    """``ours`` searching XGBoost and CatBoost beside the default learners (whether they belong in the default)."""
+    return _ours(split, budget, seed, warm_start=True, space="with_boosters")
+
+
 def ours_zeroshot(split: Split, budget: float, seed: int) -> Output:
     import automl
     from automl.warm_knowledge import prepared_knowledge
@@ -346,6 +351,7 @@ SYSTEMS = {
         System("ours_cold", ours_cold, ("optuna", "sklearn")),
         System("ours_learning", ours_learning, ("optuna", "sklearn"), peer=False),
         System("ours_neural", ours_neural, ("optuna", "sklearn", "torch"), peer=False),
+        System("ours_boosters", ours_boosters, ("optuna", "sklearn", "xgboost", "catboost"), peer=False),
         System("ours_zeroshot", ours_zeroshot, ("sklearn",), uses_budget=False),
         System("flaml", flaml, ("flaml", "lightgbm", "xgboost")),
         System("flaml_zeroshot", flaml_zeroshot, ("flaml", "lightgbm"), uses_budget=False),

@@ -53,12 +53,18 @@ def normalise_rows(scores: pd.DataFrame, metrics: pd.Series) -> pd.DataFrame:
 
 @dataclass
 class Histories:
-    """Normalised scores (tasks x configurations) of one task kind, and what is known about the rows and columns."""
+    """Normalised scores (tasks x configurations) of one task kind, and what is known about the rows and columns.
+
+    The raw mean scores and each task's metric are kept too, so that the histories of some learners only
+    (:meth:`of_learners`) are normalised among those learners' configurations alone.
+    """
 
     kind: str
     normalised: pd.DataFrame  # index: task name, columns: config id
     task_types: pd.Series  # task name -> binary / multiclass / regression
     configs: dict[str, Config]
+    scores: pd.DataFrame  # the raw mean scores, shaped as ``normalised``
+    metrics: pd.Series  # task name -> metric
 
     @classmethod
     def from_knowledge(cls, knowledge: Knowledge, kind: str, learners: set[str] | None = None) -> Histories:
@@ -71,13 +77,36 @@ class Histories:
         metric_of = tasks.set_index("name")["metric"]
         runs = runs[runs["metric"] == runs["task"].map(metric_of)]
         mean = runs.groupby(["task", "config_id"])["score"].mean().unstack()
-        normalised = normalise_rows(mean, metric_of)
+        mean.index.name = "task"
+        task_types = tasks.set_index("name")["task_type"].reindex(mean.index)
+        return cls.of_scores(kind, mean, task_types, {cid: configs[cid] for cid in mean.columns}, metric_of.reindex(mean.index))
+
+    @classmethod
+    def of_scores(cls, kind: str, scores: pd.DataFrame, task_types: pd.Series, configs: dict[str, Config],
+                  metrics: pd.Series) -> Histories:
+        """Histories of raw mean ``scores`` (tasks x config ids), normalised per task among these columns."""
+        normalised = normalise_rows(scores, metrics)
         normalised.index.name = "task"
-        used = {cid: configs[cid] for cid in normalised.columns}
-        return cls(kind, normalised, tasks.set_index("name")["task_type"].reindex(normalised.index), used)
+        return cls(kind, normalised, task_types, configs, scores, metrics)
+
+    def learners(self) -> set[str]:
+        """The learners with at least one configuration in these histories."""
+        return {config.learner for config in self.configs.values()}
+
+    def of_learners(self, learners: set[str]) -> Histories:
+        """The histories of ``learners``' configurations only, each task normalised among them.
+
+        A search over some learners should learn from how those compare with each other: a learner it will
+        not run would otherwise move every task's best and median, and take portfolio places.
+        """
+        kept = [cid for cid in self.scores.columns if self.configs[cid].learner in learners]
+        scores = self.scores[kept].dropna(how="all")
+        return Histories.of_scores(self.kind, scores, self.task_types.reindex(scores.index),
+                                   {cid: self.configs[cid] for cid in kept}, self.metrics.reindex(scores.index))
 
     def without(self, task: str) -> Histories:
-        return Histories(self.kind, self.normalised.drop(index=task, errors="ignore"), self.task_types.drop(task, errors="ignore"), self.configs)
+        return Histories(self.kind, self.normalised.drop(index=task, errors="ignore"), self.task_types.drop(task, errors="ignore"),
+                         self.configs, self.scores.drop(index=task, errors="ignore"), self.metrics.drop(task, errors="ignore"))
 
     def mean_score(self) -> pd.Series:
         """Each configuration's average normalised score over the tasks that ran it (best first)."""

@@ -2,10 +2,12 @@
 
 Spaces are plain data (JSON-serialisable); learners pair an estimator factory
 with a space. Built-in learners are registered on import (LightGBM when it is
-installed, XGBoost and CatBoost when theirs are), and so are the named spaces ``"default"`` (every built-in learner),
-``"trees"``, ``"fast"``, ``"neural"`` (the torch MLP) and ``"with_neural"``
-(the default plus the MLP); a named space skips learners that are not
-installed. Neural learners (``mlp``, ``cnn``) are registered when torch is.
+installed, XGBoost and CatBoost when theirs are), and so are the named spaces
+``"default"`` (LightGBM and the scikit-learn learners), ``"trees"``,
+``"fast"``, ``"neural"`` (the torch MLP), ``"with_neural"`` (the default plus
+the MLP) and ``"with_boosters"`` (the default plus XGBoost and CatBoost); a
+named space skips learners that are not installed. Neural learners (``mlp``,
+``cnn``) are registered when torch is.
 """
 
 from searchspaces import boosting_learners, lightgbm_learner, torch_learners
@@ -39,6 +41,7 @@ if torch_learners.available():
 register_space("default", ["lightgbm", "hgb", "random_forest", "extra_trees", "linear", "svm", "knn"])
 register_space("neural", ["mlp"])
 register_space("with_neural", ["lightgbm", "hgb", "random_forest", "extra_trees", "linear", "svm", "knn", "mlp"])
+register_space("with_boosters", ["lightgbm", "hgb", "random_forest", "extra_trees", "linear", "svm", "knn", "xgboost", "catboost"])
 register_space("trees", ["lightgbm", "hgb", "random_forest", "extra_trees"])
 register_space("fast", ["lightgbm", "hgb", "linear"])
 

@@ -221,3 +221,16 @@ def test_late_runs_are_also_scored_as_if_they_had_ended_in_time():
     assert list(table.index) == ["peer"]  # only systems that ran late
     assert table.loc["peer", "norm_all as scored"] == 0.0
     assert table.loc["peer", "norm_all with late results kept"] == pytest.approx(0.45 / 0.4)  # past the best in-time run
+
+
+def test_learner_value_credits_the_learner_that_wins_and_no_other():
+    from benchmarks.learner_value import learner_value, markdown
+    from tests.test_warmstart import synthetic_knowledge
+
+    knowledge = synthetic_knowledge()  # linear models win the wide tasks, forests the narrow ones
+    forests = knowledge.configs.loc[knowledge.configs["learner"] == "random_forest", "config_id"]
+    knowledge.runs.loc[knowledge.runs["config_id"].isin(forests), "score"] = 0.1  # now forests never win
+    table = learner_value(knowledge, "classification").set_index("learner")
+    assert table.loc["linear", "tasks_won"] == 1.0 and table.loc["linear", "loss_without"] > 0.5
+    assert table.loc["random_forest", "tasks_won"] == 0.0 and table.loc["random_forest", "loss_without"] == 0.0
+    assert "| linear | 4 | 100.0% |" in markdown([table.reset_index()])

@@ -270,3 +270,34 @@ def test_the_prepared_knowledge_is_fitted_once_and_refitted_when_the_knowledge_c
     warm_knowledge._in_process.clear()
     assert warm.plan_warm_start(wide, "binary", learners, 2, kb).suggestions[0].config.learner == "random_forest"
     assert len(fits) == 3
+
+
+def with_another_learner(knowledge: Knowledge) -> Knowledge:
+    """``knowledge`` plus a nearest-neighbour configuration that beats every other on the wide tasks."""
+    knn = Config("knn", {"n_neighbors": 5, "p": 2, "weights": "uniform"})
+    extra = knowledge.runs[knowledge.runs["config_id"] == LINEAR[0].key()]
+    wide = extra["task"].map(lambda name: int(name[1:]) % 2 == 0)
+    extra = extra.assign(config_id=knn.key(), score=np.where(wide, 0.99, 0.3))
+    extra["run_key"] = extra["task"] + "-" + knn.key()
+    configs = pd.DataFrame([{"config_id": knn.key(), "learner": "knn", "params": json.dumps(dict(knn.params)), "space_version": ""}])
+    return Knowledge(knowledge.tasks, knowledge.meta_features, pd.concat([knowledge.configs, configs], ignore_index=True),
+                     pd.concat([knowledge.runs, extra], ignore_index=True))
+
+
+@pytest.mark.parametrize("method", ["portfolio", "nearest"])
+def test_a_search_learns_from_the_histories_of_its_own_learners_only(tmp_path, method):
+    """A learner added to the base that the search does not run (a booster) changes none of its suggestions."""
+    from automl import warm
+
+    searched = {c.learner: get_learner(c.learner, "classification") for c in LINEAR + FOREST}
+    narrow = {"width": -5.0, "noise": 0.0}
+    plans = {}
+    for label, knowledge in (("without", synthetic_knowledge()), ("with", with_another_learner(synthetic_knowledge()))):
+        kb = tmp_path / f"{label}.sqlite"
+        write_knowledge(kb, knowledge)
+        plans[label] = [s.config for s in warm.plan_warm_start(narrow, "binary", searched, 6, kb, method=method).suggestions]
+    assert plans["with"] == plans["without"]
+
+    # Fitted on every learner's histories, the same starter would have ranked the searched learners otherwise.
+    everything = make_warm_starter(method).fit(with_another_learner(synthetic_knowledge()))
+    assert [s.config for s in everything.suggest(narrow, "binary", k=6, learners=list(searched))] != plans["without"][1:]
