@@ -3,7 +3,7 @@
     python -m benchmarks.learner_value                      # the shipped knowledge
     python -m benchmarks.learner_value --kb EXPORT_DIR      # an export (automl kb export) or SQLite base
 
-For every task kind and learner: the share of tasks on which one of the learner's
+For every task kind and installed learner: the share of tasks on which one of the learner's
 configurations is the best of all candidates, how much the best normalised score
 drops on average when the learner is left out (normalised among all candidates:
 1 = the task's best, 0 = its median), and the median seconds of its runs (3-fold
