@@ -1,0 +1,141 @@
+"""Gradient-based meta-learning on ``torch.func``: MAML, first-order MAML, Meta-SGD, ANIL and Reptile.
+
+All five share one inner loop (:func:`adapt`): a few gradient steps on an
+episode's support set, taken functionally (``torch.func.functional_call`` on a
+dictionary of parameters) so that the outer loop can differentiate through
+them. They differ in what the outer loop learns and how:
+
+- ``maml``: the initialization, through the inner steps (second order);
+- ``fomaml``: the same, with the inner gradients treated as constants (first order);
+- ``metasgd``: the initialization and a learning rate for every parameter;
+- ``anil``: the initialization, with the inner loop adapting the last layer only;
+- ``reptile``: the initialization, moved towards the weights each task adapts to.
+
+>>> import numpy as np, torch
+>>> from automl.series import sinusoid
+>>> net = torch.nn.Sequential(torch.nn.Linear(1, 40), torch.nn.ReLU(), torch.nn.Linear(40, 1))
+>>> learner = MetaLearner(net, "maml", "regression")
+>>> rng = np.random.default_rng(0)
+>>> loss = learner.meta_step([sinusoid().episode(rng, 5, 10) for _ in range(4)])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from automl.errors import ConfigError
+from automl.series import REGRESSION, Episode
+
+ALGORITHMS = ("maml", "fomaml", "metasgd", "anil", "reptile")
+Params = dict[str, torch.Tensor]
+
+
+def task_loss(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
+    """Mean squared error (regression) or cross-entropy (classification) of ``model`` run with ``params``."""
+    output = functional_call(model, params, (X,))
+    if task == REGRESSION:
+        return torch.mean((output.reshape(y.shape) - y) ** 2)
+    return nn.functional.cross_entropy(output, y)
+
+
+def adapt(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, task: str, steps: int,
+          rates: Params, adapted: Sequence[str], second_order: bool) -> Params:
+    """``params`` after ``steps`` gradient steps on ``(X, y)``, each parameter named in ``adapted`` at its rate.
+
+    With ``second_order`` the steps stay on the autograd graph, so a loss of the
+    result can be differentiated back to ``params`` (and to ``rates``).
+    """
+    for _ in range(steps):
+        loss = task_loss(model, params, X, y, task)
+        grads = torch.autograd.grad(loss, [params[name] for name in adapted], create_graph=second_order)
+        params = dict(params)
+        for name, grad in zip(adapted, grads):
+            params[name] = params[name] - rates[name] * (grad if second_order else grad.detach())
+    return params
+
+
+class MetaLearner:
+    """Meta-trains ``model``'s initialization (and, for Meta-SGD, its learning rates) across episodes."""
+
+    def __init__(self, model: nn.Module, algorithm: str, task: str, inner_lr: float = 0.01, outer_lr: float = 0.001,
+                 inner_steps: int = 1, device: str | torch.device = "cpu"):
+        if algorithm not in ALGORITHMS:
+            raise ConfigError(f"unknown meta-learning algorithm {algorithm!r}: choose one of {list(ALGORITHMS)}")
+        if inner_steps < 1 or not inner_lr > 0 or not outer_lr > 0:
+            raise ConfigError(f"inner_steps must be at least 1 and both learning rates positive, "
+                              f"got {inner_steps}, {inner_lr}, {outer_lr}")
+        self.model, self.algorithm, self.task = model.to(device), algorithm, task
+        self.inner_steps, self.device = inner_steps, torch.device(device)
+        self.params: Params = {name: p.detach().clone().requires_grad_(True) for name, p in model.named_parameters()}
+        names = list(self.params)
+        self.adapted = names[-2:] if algorithm == "anil" else names  # ANIL: the last layer's weight and bias
+        self.rates: Params = {name: torch.full_like(self.params[name], inner_lr, requires_grad=algorithm == "metasgd")
+                              for name in self.adapted}
+        groups = [{"params": list(self.params.values())}]
+        if algorithm == "metasgd":  # Adam's steps are about lr in size: scaled to the rates' own size
+            groups.append({"params": list(self.rates.values()), "lr": outer_lr * inner_lr})
+        self.optimizer = torch.optim.Adam(groups, lr=outer_lr) if algorithm != "reptile" else None
+        self.outer_lr = outer_lr
+
+    def tensors(self, episode: Episode) -> tuple[torch.Tensor, ...]:
+        """An episode's arrays as tensors on the learner's device."""
+        label = torch.float32 if self.task == REGRESSION else torch.int64
+        return (torch.as_tensor(episode.X_support, dtype=torch.float32, device=self.device),
+                torch.as_tensor(episode.y_support, dtype=label, device=self.device),
+                torch.as_tensor(episode.X_query, dtype=torch.float32, device=self.device),
+                torch.as_tensor(episode.y_query, dtype=label, device=self.device))
+
+    def meta_loss(self, episodes: Sequence[Episode]) -> torch.Tensor:
+        """The mean query loss over ``episodes`` after adapting on each support set (on the graph for the outer step)."""
+        second_order = self.algorithm in ("maml", "metasgd", "anil")
+        losses = []
+        for episode in episodes:
+            Xs, ys, Xq, yq = self.tensors(episode)
+            adapted = adapt(self.model, self.params, Xs, ys, self.task, self.inner_steps, self.rates, self.adapted, second_order)
+            losses.append(task_loss(self.model, adapted, Xq, yq, self.task))
+        return torch.stack(losses).mean()
+
+    def meta_step(self, episodes: Sequence[Episode]) -> float:
+        """One outer update from a batch of episodes; the batch's mean query loss after adaptation."""
+        if self.algorithm == "reptile":
+            return self._reptile_step(episodes)
+        self.optimizer.zero_grad()
+        loss = self.meta_loss(episodes)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def _reptile_step(self, episodes: Sequence[Episode]) -> float:
+        """Move the initialization towards the mean of the weights each task adapts to (on all its examples)."""
+        moves = {name: torch.zeros_like(p) for name, p in self.params.items()}
+        losses = []
+        for episode in episodes:
+            Xs, ys, Xq, yq = self.tensors(episode)
+            X, y = torch.cat([Xs, Xq]), torch.cat([ys, yq])
+            adapted = adapt(self.model, self.params, X, y, self.task, self.inner_steps, self.rates, self.adapted, False)
+            losses.append(float(task_loss(self.model, adapted, Xq, yq, self.task).detach()))
+            for name in moves:
+                moves[name] += (adapted[name] - self.params[name]).detach() / len(episodes)
+        with torch.no_grad():
+            for name, move in moves.items():
+                self.params[name] += self.outer_lr * move
+        return float(np.mean(losses))
+
+    def adapted_params(self, X: np.ndarray, y: np.ndarray, steps: int | None = None) -> Params:
+        """The parameters after adapting the learned initialization on ``(X, y)`` (detached: ready to predict)."""
+        episode = Episode(X, y, X[:1], y[:1], self.task)
+        Xs, ys, _, _ = self.tensors(episode)
+        adapted = adapt(self.model, self.params, Xs, ys, self.task, steps or self.inner_steps, self.rates, self.adapted, False)
+        return {name: value.detach() for name, value in adapted.items()}
+
+    def query_loss(self, episode: Episode, steps: int | None = None) -> float:
+        """The query loss of ``episode`` after adapting on its support set."""
+        params = self.adapted_params(episode.X_support, episode.y_support, steps)
+        _, _, Xq, yq = self.tensors(episode)
+        with torch.no_grad():
+            return float(task_loss(self.model, params, Xq, yq, self.task))

@@ -1,0 +1,105 @@
+"""Few-shot episodes from task series, and meta-learning that makes a network learn a new task faster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from automl.errors import ConfigError, DataError
+from automl.series import from_function, sinusoid
+
+torch = pytest.importorskip("torch")
+
+from automl.meta_algorithms import ALGORITHMS, MetaLearner  # noqa: E402
+
+
+def small_net(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(1, 40), torch.nn.ReLU(), torch.nn.Linear(40, 40), torch.nn.ReLU(),
+                               torch.nn.Linear(40, 1))
+
+
+def test_a_sinusoid_episode_holds_one_task_split_into_support_and_query():
+    episode = sinusoid().episode(np.random.default_rng(0), shots=5, query=20)
+    assert episode.X_support.shape == (5, 1) and episode.X_query.shape == (20, 1)
+    X = np.concatenate([episode.X_support, episode.X_query])[:, 0]
+    y = np.concatenate([episode.y_support, episode.y_query])
+    # one amplitude and one phase fit all 25 points
+    def misfit(phase):
+        wave = np.sin(X - phase)
+        return np.abs(y - wave * (wave @ y) / (wave @ wave)).max()
+
+    assert min(misfit(p) for p in np.linspace(0, np.pi, 4001)) < 1e-2 * np.abs(y).max()
+
+
+def test_classification_episodes_are_n_way_k_shot_with_labels_from_zero():
+    def sample(rng):
+        y = np.repeat(np.arange(6), 10)
+        return rng.normal(size=(60, 3)) + y[:, None], y
+
+    episode = from_function(sample, "classification").episode(np.random.default_rng(1), shots=2, query=3, ways=4)
+    assert sorted(np.unique(episode.y_support)) == [0, 1, 2, 3]
+    assert np.bincount(episode.y_support).tolist() == [2] * 4 and np.bincount(episode.y_query).tolist() == [3] * 4
+
+
+@pytest.mark.parametrize("sample, message", [
+    (lambda rng: (np.zeros((10, 2)), np.zeros(10)), "single class"),
+    (lambda rng: (np.zeros((10, 2)), np.array([0] * 8 + [1] * 2)), "fewer than shots"),
+    (lambda rng: (np.zeros(10), np.arange(10) % 2), "shape"),
+])
+def test_bad_task_data_gets_a_clear_error(sample, message):
+    with pytest.raises(DataError, match=message):
+        from_function(sample, "classification").episode(np.random.default_rng(0), shots=3, query=2)
+
+
+def test_an_unknown_algorithm_is_refused_with_the_choices():
+    with pytest.raises(ConfigError, match="maml"):
+        MetaLearner(small_net(), "mamal", "regression")
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_meta_training_makes_a_new_sinusoid_faster_to_learn_than_a_random_start(algorithm):
+    settings = {"reptile": {"inner_lr": 0.02, "outer_lr": 0.5, "inner_steps": 5}}.get(algorithm, {"inner_lr": 0.01, "outer_lr": 0.003})
+    series, rng = sinusoid(), np.random.default_rng(0)
+    learner = MetaLearner(small_net(), algorithm, "regression", **settings)
+    for _ in range(300):
+        learner.meta_step([series.episode(rng, 10, 10) for _ in range(4)])
+    random_start = MetaLearner(small_net(seed=1), algorithm, "regression", **settings)
+    test = [series.episode(np.random.default_rng(100 + i), 10, 50) for i in range(50)]
+    trained = np.mean([learner.query_loss(e, steps=5) for e in test])
+    untrained = np.mean([random_start.query_loss(e, steps=5) for e in test])
+    assert trained < 0.7 * untrained, (trained, untrained)
+
+
+def test_maml_meta_gradient_matches_finite_differences():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(1, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1)).double()
+    learner = MetaLearner(net, "maml", "regression", inner_lr=0.1, inner_steps=2)
+    episode = sinusoid().episode(np.random.default_rng(3), 5, 5)
+    learner.tensors = lambda e: tuple(torch.as_tensor(a, dtype=torch.float64) for a in (e.X_support, e.y_support, e.X_query, e.y_query))
+    loss = learner.meta_loss([episode])
+    analytic = torch.autograd.grad(loss, list(learner.params.values()))
+    eps = 1e-6
+    for (name, param), grad in zip(learner.params.items(), analytic):
+        for index in range(min(param.numel(), 3)):
+            up, down = shifted(learner, param, index, eps, episode), shifted(learner, param, index, -eps, episode)
+            assert (up - down) / (2 * eps) == pytest.approx(float(grad.view(-1)[index]), rel=1e-4, abs=1e-8), name
+
+
+def shifted(learner, param, index, eps, episode) -> float:
+    """The meta-loss with one entry of ``param`` moved by ``eps`` (and put back)."""
+    with torch.no_grad():
+        param.view(-1)[index] += eps
+    loss = float(learner.meta_loss([episode]).detach())
+    with torch.no_grad():
+        param.view(-1)[index] -= eps
+    return loss
+
+
+def test_meta_sgd_learns_its_learning_rates():
+    learner = MetaLearner(small_net(), "metasgd", "regression", inner_lr=0.01, outer_lr=0.003)
+    before = {name: rate.detach().clone() for name, rate in learner.rates.items()}
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        learner.meta_step([sinusoid().episode(rng, 10, 10) for _ in range(4)])
+    assert any(not torch.allclose(before[name], rate) for name, rate in learner.rates.items())
