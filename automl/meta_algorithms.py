@@ -1,4 +1,4 @@
-"""Gradient-based meta-learning on ``torch.func``: MAML, first-order MAML, Meta-SGD, ANIL and Reptile.
+"""Meta-learning on ``torch.func``: MAML, first-order MAML, Meta-SGD, ANIL and Reptile, and Prototypical Networks.
 
 All five share one inner loop (:func:`adapt`): a few gradient steps on an
 episode's support set, taken functionally (``torch.func.functional_call`` on a
@@ -10,6 +10,8 @@ them. They differ in what the outer loop learns and how:
 - ``metasgd``: the initialization and a learning rate for every parameter;
 - ``anil``: the initialization, with the inner loop adapting the last layer only;
 - ``reptile``: the initialization, moved towards the weights each task adapts to.
+
+:class:`PrototypicalNetwork` is the metric-based baseline: it learns an embedding and no inner loop.
 
 >>> import numpy as np, torch
 >>> from automl.series import sinusoid
@@ -139,3 +141,48 @@ class MetaLearner:
         _, _, Xq, yq = self.tensors(episode)
         with torch.no_grad():
             return float(task_loss(self.model, params, Xq, yq, self.task))
+
+
+class PrototypicalNetwork:
+    """Prototypical Networks (Snell et al. 2017), the metric-based baseline: no inner loop at all.
+
+    ``model`` embeds examples; a class's prototype is the mean embedding of its
+    support examples, and a query is classified by its (negative squared)
+    distances to the prototypes. Meta-training learns the embedding so that
+    this works on new classes.
+    """
+
+    def __init__(self, model: nn.Module, outer_lr: float = 0.001, device: str | torch.device = "cpu"):
+        self.model, self.device = model.to(device), torch.device(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=outer_lr)
+
+    def logits(self, X_support: torch.Tensor, y_support: torch.Tensor, X_query: torch.Tensor) -> torch.Tensor:
+        """Negative squared distances of each query embedding to each class prototype."""
+        support, query = self.model(X_support), self.model(X_query)
+        ways = int(y_support.max()) + 1
+        prototypes = torch.stack([support[y_support == label].mean(dim=0) for label in range(ways)])
+        return -torch.cdist(query, prototypes) ** 2
+
+    def _tensors(self, episode: Episode) -> tuple[torch.Tensor, ...]:
+        return (torch.as_tensor(episode.X_support, dtype=torch.float32, device=self.device),
+                torch.as_tensor(episode.y_support, dtype=torch.int64, device=self.device),
+                torch.as_tensor(episode.X_query, dtype=torch.float32, device=self.device),
+                torch.as_tensor(episode.y_query, dtype=torch.int64, device=self.device))
+
+    def meta_step(self, episodes: Sequence[Episode]) -> float:
+        """One update of the embedding from a batch of classification episodes; their mean query loss."""
+        self.optimizer.zero_grad()
+        losses = []
+        for episode in episodes:
+            Xs, ys, Xq, yq = self._tensors(episode)
+            losses.append(nn.functional.cross_entropy(self.logits(Xs, ys, Xq), yq))
+        loss = torch.stack(losses).mean()
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def accuracy(self, episode: Episode) -> float:
+        """The share of ``episode``'s query examples classified right from its support set."""
+        Xs, ys, Xq, yq = self._tensors(episode)
+        with torch.no_grad():
+            return float((self.logits(Xs, ys, Xq).argmax(dim=1) == yq).float().mean())

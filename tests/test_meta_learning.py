@@ -103,3 +103,24 @@ def test_meta_sgd_learns_its_learning_rates():
     for _ in range(20):
         learner.meta_step([sinusoid().episode(rng, 10, 10) for _ in range(4)])
     assert any(not torch.allclose(before[name], rate) for name, rate in learner.rates.items())
+
+
+def test_prototypical_networks_learn_an_embedding_that_separates_new_classes():
+    from automl.meta_algorithms import PrototypicalNetwork
+
+    def sample(rng):  # each task: 5 classes around random centres, seen through a fixed random rotation and noise
+        centres = rng.normal(size=(5, 2)) * 3
+        y = np.repeat(np.arange(5), 20)
+        latent = centres[y] + rng.normal(scale=0.5, size=(100, 2))
+        return np.concatenate([latent, rng.normal(scale=3.0, size=(100, 8))], axis=1) @ mixing, y
+
+    mixing = np.random.default_rng(42).normal(size=(10, 10))
+    series, rng = from_function(sample, "classification"), np.random.default_rng(0)
+    torch.manual_seed(0)
+    learner = PrototypicalNetwork(torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(), torch.nn.Linear(32, 8)), outer_lr=0.003)
+    test = [series.episode(np.random.default_rng(500 + i), 1, 10, ways=5) for i in range(40)]
+    before = np.mean([learner.accuracy(e) for e in test])
+    for _ in range(200):
+        learner.meta_step([series.episode(rng, 1, 10, ways=5) for _ in range(4)])
+    after = np.mean([learner.accuracy(e) for e in test])
+    assert after > before + 0.1, (before, after)
