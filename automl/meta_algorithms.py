@@ -24,6 +24,7 @@ them. They differ in what the outer loop learns and how:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ from torch import nn
 from torch.func import functional_call
 
 from automl.errors import ConfigError
-from automl.series import REGRESSION, Episode
+from automl.series import REGRESSION, Episode, TaskSeries
 
 ALGORITHMS = ("maml", "fomaml", "metasgd", "anil", "reptile")
 Params = dict[str, torch.Tensor]
@@ -186,3 +187,37 @@ class PrototypicalNetwork:
         Xs, ys, Xq, yq = self._tensors(episode)
         with torch.no_grad():
             return float((self.logits(Xs, ys, Xq).argmax(dim=1) == yq).float().mean())
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A meta-learner's mean metric over new episodes, with the half-width of its 95 % confidence interval."""
+
+    metric: str  # "mse" (regression) or "accuracy" (classification)
+    mean: float
+    ci95: float
+    episodes: int
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.mean:.4f} ± {self.ci95:.4f} (95 % CI, {self.episodes} episodes)"
+
+
+def evaluate(learner: MetaLearner | PrototypicalNetwork, series: TaskSeries, shots: int, query: int = 15,
+             ways: int | None = None, episodes: int = 600, steps: int | None = None, seed: int = 0) -> Evaluation:
+    """Mean query MSE or accuracy over ``episodes`` new episodes of ``series``, each adapted from its support set."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(episodes):
+        episode = series.episode(rng, shots, query, ways)
+        if isinstance(learner, PrototypicalNetwork):
+            values.append(learner.accuracy(episode))
+        elif episode.task == REGRESSION:
+            values.append(learner.query_loss(episode, steps))
+        else:
+            params = learner.adapted_params(episode.X_support, episode.y_support, steps)
+            _, _, Xq, yq = learner.tensors(episode)
+            with torch.no_grad():
+                values.append(float((functional_call(learner.model, params, (Xq,)).argmax(dim=1) == yq).float().mean()))
+    metric = "mse" if series.task == REGRESSION else "accuracy"
+    spread = 1.96 * float(np.std(values, ddof=1)) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
+    return Evaluation(metric, float(np.mean(values)), spread, len(values))

@@ -124,3 +124,21 @@ def test_prototypical_networks_learn_an_embedding_that_separates_new_classes():
         learner.meta_step([series.episode(rng, 1, 10, ways=5) for _ in range(4)])
     after = np.mean([learner.accuracy(e) for e in test])
     assert after > before + 0.1, (before, after)
+
+
+def test_evaluation_reports_the_metric_by_name_with_a_confidence_interval_that_shrinks_with_episodes():
+    from automl.meta_algorithms import evaluate
+
+    learner = MetaLearner(small_net(), "maml", "regression")
+    few = evaluate(learner, sinusoid(), shots=5, episodes=20)
+    many = evaluate(learner, sinusoid(), shots=5, episodes=320)
+    assert few.metric == "mse" and "95 % CI" in str(many)
+    assert many.ci95 < few.ci95 and few.mean > 0
+
+    def sample(rng):
+        y = np.repeat(np.arange(3), 10)
+        return rng.normal(size=(30, 1)).astype(np.float32) + 3 * y[:, None], y
+
+    classifier = MetaLearner(torch.nn.Linear(1, 3), "maml", "classification", inner_lr=0.5, inner_steps=5)
+    result = evaluate(classifier, from_function(sample, "classification"), shots=5, query=5, episodes=30)
+    assert result.metric == "accuracy" and 0.0 <= result.mean <= 1.0
