@@ -17,6 +17,15 @@ __version__ = "0.1.0"
 
 logging.getLogger("automl").addHandler(logging.NullHandler())
 
+
+
+def meta_fit(series, **options):
+    """Meta-train a network across a task series (needs torch): see :func:`automl.meta_model.meta_fit`."""
+    from automl.meta_model import meta_fit as run
+
+    return run(series, **options)
+
+
 __all__ = [
     "AutoMLClassifier",
     "AutoMLError",
@@ -28,5 +37,6 @@ __all__ = [
     "SearchFailed",
     "fit",
     "load",
+    "meta_fit",
     "zero_shot",
 ]

@@ -31,6 +31,7 @@ from searchspaces import Config
 log = logging.getLogger(__name__)
 
 FILE_FORMAT = "automl-model"
+META_FILE_FORMAT = "automl-meta-model"  # automl.meta_model.MetaModel.save
 FILE_VERSION = 3  # 3: the Ensemble is weighted; 2: equal weights; 1: a single pipeline
 
 
@@ -174,7 +175,7 @@ class AutoModel:
 
 
 def load(path: str | Path) -> AutoModel:
-    """Read a model written by :meth:`AutoModel.save`."""
+    """Read a model written by :meth:`AutoModel.save` (or a meta-learned one, by ``MetaModel.save``)."""
     path = Path(path).expanduser()
     if not path.exists():
         raise ModelFileError(f"no such model file: {str(path)!r}")
@@ -182,6 +183,8 @@ def load(path: str | Path) -> AutoModel:
         payload = joblib.load(path)
     except Exception as error:
         raise ModelFileError(f"{str(path)!r} is not a model saved by automl ({type(error).__name__}: {error})") from None
+    if isinstance(payload, dict) and payload.get("format") == META_FILE_FORMAT:
+        return payload["model"]  # a MetaModel (automl.meta_model), written by MetaModel.save
     if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
         raise ModelFileError(f"{str(path)!r} is not a model saved by automl (save one with model.save(path))")
     if payload.get("version", 0) > FILE_VERSION:

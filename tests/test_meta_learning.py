@@ -142,3 +142,32 @@ def test_evaluation_reports_the_metric_by_name_with_a_confidence_interval_that_s
     classifier = MetaLearner(torch.nn.Linear(1, 3), "maml", "classification", inner_lr=0.5, inner_steps=5)
     result = evaluate(classifier, from_function(sample, "classification"), shots=5, query=5, episodes=30)
     assert result.metric == "accuracy" and 0.0 <= result.mean <= 1.0
+
+
+def test_meta_fit_returns_a_model_that_adapts_evaluates_and_survives_save_and_load(tmp_path):
+    import automl
+
+    meta = automl.meta_fit(sinusoid(), algorithm="metasgd", shots=10, time_budget=6, verbose=0)
+    assert len(meta.history) >= 2  # checkpoints were scored
+    episode = sinusoid().episode(np.random.default_rng(7), 10, 50)
+    adapted = meta.adapt(episode.X_support, episode.y_support, steps=5)
+    mse = float(np.mean((adapted.predict(episode.X_query) - episode.y_query) ** 2))
+    assert mse < float(np.mean(episode.y_query ** 2))  # better than predicting zero
+    meta.save(tmp_path / "meta.pkl")
+    loaded = automl.load(tmp_path / "meta.pkl")
+    again = loaded.adapt(episode.X_support, episode.y_support, steps=5).predict(episode.X_query)
+    assert np.allclose(again, adapted.predict(episode.X_query))
+    assert loaded.evaluate(sinusoid(), episodes=30).metric == "mse"
+    with pytest.raises(ConfigError, match="predict_proba"):
+        adapted.predict_proba(episode.X_query)
+
+
+def test_meta_fit_refuses_bad_options():
+    import automl
+
+    with pytest.raises(ConfigError, match="choose one of"):
+        automl.meta_fit(sinusoid(), algorithm="maml++", verbose=0)
+    with pytest.raises(ConfigError, match="time_budget"):
+        automl.meta_fit(sinusoid(), time_budget=0, verbose=0)
+    with pytest.raises(ConfigError, match="cnn"):
+        automl.meta_fit(sinusoid(), model="cnn", time_budget=1, verbose=0)
