@@ -38,6 +38,15 @@ ALGORITHMS = ("maml", "fomaml", "metasgd", "anil", "reptile")
 Params = dict[str, torch.Tensor]
 
 
+def episode_tensors(episode: Episode, task: str, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """(X_support, y_support, X_query, y_query) as tensors on ``device``: float inputs, float or class labels."""
+    label = torch.float32 if task == REGRESSION else torch.int64
+    return (torch.as_tensor(episode.X_support, dtype=torch.float32, device=device),
+            torch.as_tensor(episode.y_support, dtype=label, device=device),
+            torch.as_tensor(episode.X_query, dtype=torch.float32, device=device),
+            torch.as_tensor(episode.y_query, dtype=label, device=device))
+
+
 def task_loss(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
     """Mean squared error (regression) or cross-entropy (classification) of ``model`` run with ``params``."""
     output = functional_call(model, params, (X,))
@@ -87,11 +96,7 @@ class MetaLearner:
 
     def tensors(self, episode: Episode) -> tuple[torch.Tensor, ...]:
         """An episode's arrays as tensors on the learner's device."""
-        label = torch.float32 if self.task == REGRESSION else torch.int64
-        return (torch.as_tensor(episode.X_support, dtype=torch.float32, device=self.device),
-                torch.as_tensor(episode.y_support, dtype=label, device=self.device),
-                torch.as_tensor(episode.X_query, dtype=torch.float32, device=self.device),
-                torch.as_tensor(episode.y_query, dtype=label, device=self.device))
+        return episode_tensors(episode, self.task, self.device)
 
     def meta_loss(self, episodes: Sequence[Episode]) -> torch.Tensor:
         """The mean query loss over ``episodes`` after adapting on each support set (on the graph for the outer step)."""
@@ -136,6 +141,13 @@ class MetaLearner:
         adapted = adapt(self.model, self.params, Xs, ys, self.task, steps or self.inner_steps, self.rates, self.adapted, False)
         return {name: value.detach() for name, value in adapted.items()}
 
+    def accuracy(self, episode: Episode, steps: int | None = None) -> float:
+        """The share of ``episode``'s query examples classified right after adapting on its support set."""
+        params = self.adapted_params(episode.X_support, episode.y_support, steps)
+        _, _, Xq, yq = self.tensors(episode)
+        with torch.no_grad():
+            return float((functional_call(self.model, params, (Xq,)).argmax(dim=1) == yq).float().mean())
+
     def query_loss(self, episode: Episode, steps: int | None = None) -> float:
         """The query loss of ``episode`` after adapting on its support set."""
         params = self.adapted_params(episode.X_support, episode.y_support, steps)
@@ -164,18 +176,12 @@ class PrototypicalNetwork:
         prototypes = torch.stack([support[y_support == label].mean(dim=0) for label in range(ways)])
         return -torch.cdist(query, prototypes) ** 2
 
-    def _tensors(self, episode: Episode) -> tuple[torch.Tensor, ...]:
-        return (torch.as_tensor(episode.X_support, dtype=torch.float32, device=self.device),
-                torch.as_tensor(episode.y_support, dtype=torch.int64, device=self.device),
-                torch.as_tensor(episode.X_query, dtype=torch.float32, device=self.device),
-                torch.as_tensor(episode.y_query, dtype=torch.int64, device=self.device))
-
     def meta_step(self, episodes: Sequence[Episode]) -> float:
         """One update of the embedding from a batch of classification episodes; their mean query loss."""
         self.optimizer.zero_grad()
         losses = []
         for episode in episodes:
-            Xs, ys, Xq, yq = self._tensors(episode)
+            Xs, ys, Xq, yq = episode_tensors(episode, episode.task, self.device)
             losses.append(nn.functional.cross_entropy(self.logits(Xs, ys, Xq), yq))
         loss = torch.stack(losses).mean()
         loss.backward()
@@ -184,7 +190,7 @@ class PrototypicalNetwork:
 
     def accuracy(self, episode: Episode) -> float:
         """The share of ``episode``'s query examples classified right from its support set."""
-        Xs, ys, Xq, yq = self._tensors(episode)
+        Xs, ys, Xq, yq = episode_tensors(episode, episode.task, self.device)
         with torch.no_grad():
             return float((self.logits(Xs, ys, Xq).argmax(dim=1) == yq).float().mean())
 
@@ -214,10 +220,7 @@ def evaluate(learner: MetaLearner | PrototypicalNetwork, series: TaskSeries, sho
         elif episode.task == REGRESSION:
             values.append(learner.query_loss(episode, steps))
         else:
-            params = learner.adapted_params(episode.X_support, episode.y_support, steps)
-            _, _, Xq, yq = learner.tensors(episode)
-            with torch.no_grad():
-                values.append(float((functional_call(learner.model, params, (Xq,)).argmax(dim=1) == yq).float().mean()))
+            values.append(learner.accuracy(episode, steps))
     metric = "mse" if series.task == REGRESSION else "accuracy"
     spread = 1.96 * float(np.std(values, ddof=1)) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
     return Evaluation(metric, float(np.mean(values)), spread, len(values))
