@@ -4,7 +4,9 @@ An episode is one task's small support set (what a network adapts on) and its
 query set (what the adapted network is scored on). A series draws episodes
 from a family of related tasks; meta-learning (:mod:`automl.meta_algorithms`)
 trains across many episodes so that a network learns a new task of the family
-from a handful of examples. This module needs numpy only.
+from a handful of examples. Series: :func:`sinusoid`, :func:`from_function` (a
+user's sampler), :func:`from_groups` (one table split by a column),
+:func:`from_datasets` (tables with one schema) and :func:`automl.omniglot.omniglot`.
 
 >>> import numpy as np
 >>> series = sinusoid()
@@ -136,3 +138,59 @@ def _classification_episode(X: np.ndarray, y: np.ndarray, rng: np.random.Generat
             parts[name][1].append(np.full(len(picked), new_label, dtype=np.int64))
     (Xs, ys), (Xq, yq) = ([np.concatenate(p) for p in parts[name]] for name in ("support", "query"))
     return Episode(Xs, ys, Xq, yq, CLASSIFICATION)
+
+
+class TableSeries(TaskSeries):
+    """Tasks that are given tables with one feature schema: each episode draws one of them."""
+
+    def __init__(self, tables: list[tuple[np.ndarray, np.ndarray]], task: str, names: list[str]):
+        self.tables, self.task, self.names = tables, task, names
+
+    def episode(self, rng, shots, query, ways=None):
+        _check_sizes(shots, query)
+        X, y = self.tables[rng.integers(len(self.tables))]
+        if self.task == REGRESSION:
+            return _regression_episode(X, y, rng, shots, query)
+        return _classification_episode(X, y, rng, shots, query, ways)
+
+
+def from_groups(frame, target: str, group: str, task: str | None = None) -> TableSeries:
+    """One table split into tasks by its ``group`` column (numeric features; ``target`` is the label)."""
+    for column in (target, group):
+        if column not in frame.columns:
+            raise DataError(f"no column {column!r} in the table: its columns are {list(frame.columns)}")
+    names = sorted(frame[group].unique().tolist(), key=str)
+    parts = [frame[frame[group] == name].drop(columns=[group]) for name in names]
+    return _tables(parts, target, task, [str(name) for name in names])
+
+
+def from_datasets(datasets, target: str = "target", task: str | None = None) -> TableSeries:
+    """Several tables with the same feature columns (DataFrames, or CSV, TSV or Parquet paths), each a task."""
+    import pandas as pd
+
+    from automl.sources import read_table
+
+    frames = [item if isinstance(item, pd.DataFrame) else read_table(item) for item in datasets]
+    names = [f"table{i}" if isinstance(item, pd.DataFrame) else str(item) for i, item in enumerate(datasets)]
+    return _tables(frames, target, task, names)
+
+
+def _tables(frames, target: str, task: str | None, names: list[str]) -> TableSeries:
+    if len(frames) < 2:
+        raise DataError(f"a series needs at least two tasks, got {len(frames)}")
+    schema = [c for c in frames[0].columns if c != target]
+    for frame, name in zip(frames, names):
+        if target not in frame.columns:
+            raise DataError(f"task {name!r} has no target column {target!r}")
+        features = [c for c in frame.columns if c != target]
+        if features != schema:
+            raise DataError(f"task {name!r} has feature columns {features}, the first task {schema}: "
+                            "every task of a series needs the same features, in the same order")
+    labels = np.concatenate([frame[target].to_numpy() for frame in frames])
+    if task is None:
+        numeric = np.issubdtype(labels.dtype, np.number)
+        task = REGRESSION if numeric and len(np.unique(labels)) > 20 else CLASSIFICATION
+    tables = [(frame[schema].to_numpy(dtype=np.float32),
+               frame[target].to_numpy(dtype=np.float32) if task == REGRESSION else frame[target].to_numpy())
+              for frame in frames]
+    return TableSeries(tables, task, names)

@@ -171,3 +171,25 @@ def test_meta_fit_refuses_bad_options():
         automl.meta_fit(sinusoid(), time_budget=0, verbose=0)
     with pytest.raises(ConfigError, match="cnn"):
         automl.meta_fit(sinusoid(), model="cnn", time_budget=1, verbose=0)
+
+
+def test_tables_become_a_series_and_mismatched_tables_get_clear_errors(tmp_path):
+    import pandas as pd
+
+    from automl.series import from_datasets, from_groups
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x1": rng.normal(size=90), "x2": rng.normal(size=90), "shop": np.repeat(["a", "b", "c"], 30)})
+    frame["target"] = frame["x1"] * np.repeat([1.0, 2.0, 3.0], 30) + rng.normal(size=90)
+    series = from_groups(frame, "target", "shop")
+    assert series.task == "regression" and series.names == ["a", "b", "c"]
+    episode = series.episode(np.random.default_rng(1), shots=5, query=10)
+    assert episode.X_support.shape == (5, 2)
+
+    frame.iloc[:30].drop(columns="shop").to_csv(tmp_path / "one.csv", index=False)
+    frame.iloc[30:60].drop(columns="shop").to_csv(tmp_path / "two.tsv", sep="\t", index=False)
+    assert len(from_datasets([tmp_path / "one.csv", tmp_path / "two.tsv"]).tables) == 2
+    with pytest.raises(DataError, match="same features"):
+        from_datasets([frame.drop(columns="shop"), frame.drop(columns=["shop", "x2"])])
+    with pytest.raises(DataError, match="no column 'store'"):
+        from_groups(frame, "target", "store")
