@@ -38,13 +38,16 @@ ALGORITHMS = ("maml", "fomaml", "metasgd", "anil", "reptile")
 Params = dict[str, torch.Tensor]
 
 
-def episode_tensors(episode: Episode, task: str, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """(X_support, y_support, X_query, y_query) as tensors on ``device``: float inputs, float or class labels."""
+def example_tensors(X: np.ndarray, y: np.ndarray, task: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Examples as tensors on ``device``: float inputs, float (regression) or class labels."""
     label = torch.float32 if task == REGRESSION else torch.int64
-    return (torch.as_tensor(episode.X_support, dtype=torch.float32, device=device),
-            torch.as_tensor(episode.y_support, dtype=label, device=device),
-            torch.as_tensor(episode.X_query, dtype=torch.float32, device=device),
-            torch.as_tensor(episode.y_query, dtype=label, device=device))
+    return torch.as_tensor(X, dtype=torch.float32, device=device), torch.as_tensor(y, dtype=label, device=device)
+
+
+def episode_tensors(episode: Episode, task: str, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """(X_support, y_support, X_query, y_query) as tensors on ``device``."""
+    return (*example_tensors(episode.X_support, episode.y_support, task, device),
+            *example_tensors(episode.X_query, episode.y_query, task, device))
 
 
 def task_loss(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
@@ -136,8 +139,7 @@ class MetaLearner:
 
     def adapted_params(self, X: np.ndarray, y: np.ndarray, steps: int | None = None) -> Params:
         """The parameters after adapting the learned initialization on ``(X, y)`` (detached: ready to predict)."""
-        episode = Episode(X, y, X[:1], y[:1], self.task)
-        Xs, ys, _, _ = self.tensors(episode)
+        Xs, ys = example_tensors(X, y, self.task, self.device)
         adapted = adapt(self.model, self.params, Xs, ys, self.task, steps or self.inner_steps, self.rates, self.adapted, False)
         return {name: value.detach() for name, value in adapted.items()}
 
