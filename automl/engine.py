@@ -34,7 +34,7 @@ from automl.progress import SearchProgress, log_level
 from automl.warm import ZERO_SHOT_METHOD, TrialShape, WarmStart, initial_count, plan_warm_start
 from automl.worker import WorkerPool
 from metaknowledge.features import extract
-from searchspaces import BuildContext, Config, Learner, joint_space, resolve_learners
+from searchspaces import BuildContext, Config, Learner, default_space, joint_space, resolve_learners
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,8 @@ def fit(
     when it exceeds ``memory_limit`` MB; failures are recorded, not raised.
 
     Search: ``learners`` (names) or ``space`` (a registered space name) choose
-    what is searched; ``initial_configs`` are evaluated first, after each
+    what is searched (by default the ``"default"`` learners, joined by XGBoost
+    and CatBoost from 10 s when installed: ``searchspaces.default_space``); ``initial_configs`` are evaluated first, after each
     learner's default. ``storage`` (an SQLite path or database URL) keeps every
     finished trial; calling ``fit`` again with it resumes the search.
 
@@ -162,7 +163,8 @@ def _run(args: dict[str, Any], final: bool) -> Any:
         dataset = load_dataset(args["data"], args["y"], target=args["target"], task=args["task"], categorical=args["categorical"])
         chosen_metric = get_metric(args["metric"], dataset.task)
         meta_features = describe(dataset, seed) if (remember or args["warm_start"]) else None
-        evaluator = _make_evaluator(dataset, chosen_metric, args["learners"], args["space"], args["resampling"],
+        space = args["space"] or (None if args["learners"] is not None else default_space(time_budget))
+        evaluator = _make_evaluator(dataset, chosen_metric, args["learners"], space, args["resampling"],
                                     args["n_folds"], time_budget, seed)
         warm = _warm_start(args["warm_start"], meta_features, dataset, evaluator, budget, kb)
         plan = SearchPlan(

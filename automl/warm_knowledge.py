@@ -18,6 +18,7 @@ that cannot be read or written costs only that refit.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import pickle
@@ -44,7 +45,7 @@ CACHE_FORMAT = 1
 KEPT_CACHE_FILES = 8  # older cache files are deleted
 HISTORY_ROWS = 3000  # rows the shipped histories were evaluated on at most (automl kb build --max-rows)
 EAGER_METHODS = ("nearest", "portfolio", "nearest+portfolio")  # the starters the engine uses by default
-EAGER_SPACE = "default"  # ... fitted ahead, for the learners of this space
+EAGER_SPACES = ("default", "with_boosters")  # ... fitted ahead, for the learners of these spaces
 
 _in_process: dict[str, PreparedKnowledge] = {}
 
@@ -97,8 +98,8 @@ class PreparedKnowledge:
         state = cls({kind: int(kinds.get(kind, 0)) for kind in ("classification", "regression")}, len(knowledge.runs),
                     histories, meta_table, CostModel().fit(knowledge, rows_cap=HISTORY_ROWS), best_learning_rates(knowledge))
         if not state.empty:
-            for method in EAGER_METHODS:
-                state.starter(method, space_learners(EAGER_SPACE))
+            for method, space in itertools.product(EAGER_METHODS, EAGER_SPACES):
+                state.starter(method, space_learners(space))
         return state
 
 

@@ -6,7 +6,8 @@ installed, XGBoost and CatBoost when theirs are), and so are the named spaces
 ``"default"`` (LightGBM and the scikit-learn learners), ``"trees"``,
 ``"fast"``, ``"neural"`` (the torch MLP), ``"with_neural"`` (the default plus
 the MLP) and ``"with_boosters"`` (the default plus XGBoost and CatBoost); a
-named space skips learners that are not installed. Neural learners (``mlp``,
+named space skips learners that are not installed. A search that names no
+space gets ``default_space(time_budget)``: the boosters join from 10 s. Neural learners (``mlp``,
 ``cnn``) are registered when torch is.
 """
 
@@ -14,6 +15,7 @@ from searchspaces import boosting_learners, lightgbm_learner, torch_learners
 from searchspaces.learner import BuildContext, Learner, Preprocessing, Staging
 from searchspaces.params import Categorical, Condition, Float, Int, Param, when
 from searchspaces.registry import (
+    default_space,
     get_learner,
     learner_names,
     register_learner,
@@ -58,6 +60,7 @@ __all__ = [
     "SearchSpace",
     "Staging",
     "config_from_flat",
+    "default_space",
     "flat_from_config",
     "get_learner",
     "joint_space",

@@ -152,6 +152,23 @@ def space_learners(name: str) -> tuple[str, ...]:
         raise KeyError(f"no search space named {name!r}; registered: {sorted(_SPACES)}") from None
 
 
+BOOSTERS_FROM_SECONDS = 10.0  # XGBoost and CatBoost join a search's default learners from this budget on
+
+
+def default_space(time_budget: float | None) -> str:
+    """The space searched when neither learners nor a space are named, by time budget.
+
+    XGBoost and CatBoost (when installed) join the ``"default"`` learners from
+    10 s on, and without a time budget: on validation datasets outside the peer
+    benchmark they pay at 10 s, while at 3 s their slow first fits leave too few
+    trials to break even (``benchmarks/results/boosters/``).
+
+    >>> default_space(3), default_space(30)
+    ('default', 'with_boosters')
+    """
+    return "default" if time_budget is not None and time_budget < BOOSTERS_FROM_SECONDS else "with_boosters"
+
+
 def space_names() -> list[str]:
     return sorted(_SPACES)
 

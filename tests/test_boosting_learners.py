@@ -64,3 +64,11 @@ def test_regression_with_categorical_columns(small_regression):
     for name in BOOSTERS:
         model = automl.fit(X, y, learners=[name], n_trials=2, time_budget=None, warm_start=False, verbose=0)
         assert model.score(X, y) < np.std(y) / 2
+
+
+def test_the_boosters_join_a_search_that_names_no_learners_from_ten_seconds(mixed_multiclass):
+    X, y = mixed_multiclass
+    short = automl.fit(X, y, time_budget=3, warm_start=False, verbose=0)
+    longer = automl.fit(X, y, time_budget=10, n_trials=12, warm_start=False, verbose=0)
+    assert not set(short.leaderboard()["learner"]) & set(BOOSTERS)
+    assert set(BOOSTERS) <= set(longer.leaderboard()["learner"])  # every learner's cheap corner runs first
