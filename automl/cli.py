@@ -1,4 +1,4 @@
-"""The ``automl`` command line: fit, predict, inspect; manage knowledge bases.
+"""The ``automl`` command line: fit, predict, inspect; manage knowledge bases; meta-train (``automl meta``).
 
 Errors the engine raises on purpose are printed as one line (exit code 2);
 Ctrl-C exits with 130 after the search has stored what it finished.
@@ -15,16 +15,20 @@ from typing import Any
 
 import pandas as pd
 
+from automl import cli_meta
+
 EXAMPLES = """examples:
   automl fit sklearn:breast_cancer --time 30 --test-size 0.25
   automl fit train.csv --target label --time 60 --out model.pkl
   automl fit ../shared/datasets/pmlb/adult.tsv.gz --time 30 --storage runs.db   # rerun to resume
+  automl fit site7.csv --target y --learners mlp --meta-init meta.pkl --time 20   # start from meta-learned weights
   automl worker train.csv --target label --storage runs.db --study s1 --time 600 &   # more processes, one study
   automl fit train.csv --target label --storage runs.db --study s1 --time 600 --backend ray --address auto
   automl predict model.pkl new_rows.csv --out predictions.csv --proba
   automl info model.pkl
   automl kb info
   automl kb build --datasets ../shared/datasets/pmlb --configs 150 --kb corpus.sqlite
+  automl meta fit sinusoid --algorithm metasgd --time 60 --out sine.pkl   # learning to learn (automl meta --help)
   automl bench --names peers --systems ours flaml hgb_default const --budgets 10 30 --out results/
 """
 
@@ -57,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--max-concurrent", type=int, help="Ray: trials at once, at most")
     fit.add_argument("--ensemble", type=int, default=5,
                      help="the final model weights up to N configurations chosen by ensemble selection (default 5; 1: the best alone)")
+    fit.add_argument("--meta-init", metavar="FILE",
+                     help="a meta-model saved by automl.meta_fit(...).save(FILE): the learner meta_mlp (in the place "
+                          "of mlp when that is searched) starts from its meta-learned weights and rates and adapts to "
+                          "the data; it must be meta-trained on tables with these feature columns (needs torch)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("-v", "--verbose", action="count", default=1, help="-v: log every trial")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -110,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     export = kb_commands.add_parser("export", help="write a knowledge base as Parquet files")
     export.add_argument("--kb", required=True)
     export.add_argument("--out", required=True, help="a directory")
+    cli_meta.add_parser(commands)
     commands.add_parser("bench", help="the peer benchmark (python -m benchmarks.peers), with all its options", add_help=False)
     merge = kb_commands.add_parser("merge", help="add another base (SQLite file or export directory) to a base")
     merge.add_argument("source")
@@ -150,7 +159,7 @@ def _fit(args: argparse.Namespace) -> None:
         X, y, task=dataset.kind, metric=args.metric, time_budget=args.time, n_trials=args.trials,
         learners=args.learners, space=args.space, storage=args.storage, study_name=args.study,
         n_jobs=args.jobs, backend=args.backend, address=args.address, max_concurrent=args.max_concurrent,
-        ensemble_size=args.ensemble, seed=args.seed, verbose=0 if args.quiet else args.verbose,
+        ensemble_size=args.ensemble, meta_init=args.meta_init, seed=args.seed, verbose=0 if args.quiet else args.verbose,
     )
     print(f"\n{model}\n")
     _print_leaderboard(model.leaderboard())
@@ -281,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     parser = _parser()
     args = parser.parse_args(argv)
-    handlers = {"fit": _fit, "worker": _worker, "predict": _predict, "info": _info, "kb": _kb}
+    handlers = {"fit": _fit, "worker": _worker, "predict": _predict, "info": _info, "kb": _kb, "meta": cli_meta.run}
     if args.command not in handlers:
         parser.print_help()
         return 1

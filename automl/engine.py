@@ -79,6 +79,7 @@ def fit(
     ensemble_size: int = 5,
     remember: bool = True,
     kb: str | None = None,
+    meta_init: Any = None,
     verbose: int = 1,
 ) -> AutoModel:
     """Search learners and hyperparameters for ``data``; return the best model, refitted.
@@ -110,6 +111,16 @@ def fit(
     as the budget allows; a number: that many; ``False``: a cold start with
     each learner's cheap and default points) and then samples part of its
     trials under learned priors.
+
+    Meta-learned start: ``meta_init`` (a ``MetaModel`` from
+    :func:`automl.meta_fit`, or the path of one saved with ``MetaModel.save``;
+    needs torch) adds the learner ``"meta_mlp"``, in the place of ``"mlp"``
+    when that is searched: the meta-learned network, started from its learned
+    initialization and adapted to the training rows by full-batch gradient
+    steps at its learned rates (the search tunes the number of steps and a
+    scale on the rates; :mod:`automl.meta_init`). The meta-model must have
+    been meta-trained for this task kind on tables with the same feature
+    columns, in the same order.
 
     Final model: a weighted average of up to ``ensemble_size`` configurations
     (``1``: the best alone), chosen by greedy ensemble selection on the trials'
@@ -162,10 +173,15 @@ def _run(args: dict[str, Any], final: bool) -> Any:
     with log_level(verbose):
         dataset = load_dataset(args["data"], args["y"], target=args["target"], task=args["task"], categorical=args["categorical"])
         chosen_metric = get_metric(args["metric"], dataset.task)
+        meta_learner = _meta_init_learner(args["meta_init"], dataset)
         meta_features = describe(dataset, seed) if (remember or args["warm_start"]) else None
         space = args["space"] or (None if args["learners"] is not None else default_space(time_budget))
         evaluator = _make_evaluator(dataset, chosen_metric, args["learners"], space, args["resampling"],
                                     args["n_folds"], time_budget, seed)
+        if meta_learner is not None:
+            from automl.meta_init import with_meta_learner
+
+            evaluator.learners = with_meta_learner(evaluator.learners, meta_learner)
         warm = _warm_start(args["warm_start"], meta_features, dataset, evaluator, budget, kb)
         plan = SearchPlan(
             space=joint_space({name: learner.space for name, learner in evaluator.learners.items()}),
@@ -186,8 +202,9 @@ def _run(args: dict[str, Any], final: bool) -> Any:
         _prime_imports(evaluator)
         results = _search(search_backend, plan, evaluator, budget, verbose)
         mine = [r for r in results if not r.resumed]
-        if remember:
-            writeback.remember(dataset, chosen_metric.name, mine, meta_features, kb)
+        if remember:  # the meta-learned learner's trials hold for its meta-model only: no knowledge for other searches
+            kept = [r for r in mine if meta_learner is None or r.config.learner != meta_learner.name]
+            writeback.remember(dataset, chosen_metric.name, kept, meta_features, kb)
         if not final:
             return mine
         return _final_model(evaluator, results, budget, search_backend, args["memory_limit"], ensemble_size)
@@ -279,6 +296,19 @@ def _make_evaluator(
     evaluator = Evaluator(dataset, metric, {}, plan, seed=seed, max_rows=max_rows)
     evaluator.learners = _fitting_learners(chosen, evaluator.n_train_rows, explicit=learners is not None)
     return evaluator
+
+
+def _meta_init_learner(meta_init: Any, dataset: Dataset) -> Learner | None:
+    """The learner that starts from ``meta_init``'s meta-learned network, checked against ``dataset`` (None without)."""
+    if meta_init is None:
+        return None
+    try:
+        from automl import meta_init as module
+    except ImportError as error:
+        raise ConfigError(f"meta_init needs torch ({error}): pip install 'automl-engine[torch]'") from None
+    meta = module.load_meta_model(meta_init)
+    module.check_meta_model(meta, dataset.kind, dataset.X.shape[1], len(dataset.classes))
+    return module.meta_init_learner(meta, module.network_order(dataset.X, dataset.categorical))
 
 
 def _fitting_learners(chosen: list[Learner], n_rows: int, explicit: bool) -> dict[str, Learner]:

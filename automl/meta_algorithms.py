@@ -23,6 +23,7 @@ them. They differ in what the outer loop learns and how:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,9 +33,10 @@ from torch import nn
 from torch.func import functional_call
 
 from automl.errors import ConfigError
-from automl.series import REGRESSION, Episode, TaskSeries
+from automl.series import CLASSIFICATION, REGRESSION, Episode, TaskSeries
 
-ALGORITHMS = ("maml", "fomaml", "metasgd", "anil", "reptile")
+GRADIENT_ALGORITHMS = ("maml", "fomaml", "metasgd", "anil", "reptile")  # MetaLearner's: one shared inner loop
+ALGORITHMS = (*GRADIENT_ALGORITHMS, "protonet")  # ... and PrototypicalNetwork, for classification
 Params = dict[str, torch.Tensor]
 
 
@@ -62,16 +64,26 @@ def adapt(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, ta
           rates: Params, adapted: Sequence[str], second_order: bool) -> Params:
     """``params`` after ``steps`` gradient steps on ``(X, y)``, each parameter named in ``adapted`` at its rate.
 
-    With ``second_order`` the steps stay on the autograd graph, so a loss of the
-    result can be differentiated back to ``params`` (and to ``rates``).
+    The gradients come from ``torch.func.grad``, so the loop runs inside
+    ``vmap`` too. With ``second_order`` the steps stay on the autograd graph,
+    so a loss of the result can be differentiated back to ``params`` (and to
+    ``rates``); without, the inner gradients are constants.
     """
+    def loss_of(moving: Params, fixed: Params) -> torch.Tensor:
+        return task_loss(model, {**fixed, **moving}, X, y, task)
+
     for _ in range(steps):
-        loss = task_loss(model, params, X, y, task)
-        grads = torch.autograd.grad(loss, [params[name] for name in adapted], create_graph=second_order)
+        moving = {name: params[name] for name in adapted}
+        grads = torch.func.grad(loss_of)(moving, params)
         params = dict(params)
-        for name, grad in zip(adapted, grads):
-            params[name] = params[name] - rates[name] * (grad if second_order else grad.detach())
+        for name in adapted:
+            params[name] = params[name] - rates[name] * (grads[name] if second_order else grads[name].detach())
     return params
+
+
+def _moved(tensors: Params, device: torch.device) -> Params:
+    """Leaf copies of ``tensors`` on ``device``, each still learnable if it was."""
+    return {name: t.detach().to(device).requires_grad_(t.requires_grad) for name, t in tensors.items()}
 
 
 class MetaLearner:
@@ -79,8 +91,8 @@ class MetaLearner:
 
     def __init__(self, model: nn.Module, algorithm: str, task: str, inner_lr: float = 0.01, outer_lr: float = 0.001,
                  inner_steps: int = 1, device: str | torch.device = "cpu"):
-        if algorithm not in ALGORITHMS:
-            raise ConfigError(f"unknown meta-learning algorithm {algorithm!r}: choose one of {list(ALGORITHMS)}")
+        if algorithm not in GRADIENT_ALGORITHMS:
+            raise ConfigError(f"unknown meta-learning algorithm {algorithm!r}: choose one of {list(GRADIENT_ALGORITHMS)}")
         if inner_steps < 1 or not inner_lr > 0 or not outer_lr > 0:
             raise ConfigError(f"inner_steps must be at least 1 and both learning rates positive, "
                               f"got {inner_steps}, {inner_lr}, {outer_lr}")
@@ -102,14 +114,20 @@ class MetaLearner:
         return episode_tensors(episode, self.task, self.device)
 
     def meta_loss(self, episodes: Sequence[Episode]) -> torch.Tensor:
-        """The mean query loss over ``episodes`` after adapting on each support set (on the graph for the outer step)."""
+        """The mean query loss over ``episodes`` after adapting on each support set (on the graph for the outer step).
+
+        Episodes of one shape (the usual batch) are adapted at once, vectorised with ``torch.func.vmap``.
+        """
         second_order = self.algorithm in ("maml", "metasgd", "anil")
-        losses = []
-        for episode in episodes:
-            Xs, ys, Xq, yq = self.tensors(episode)
+
+        def episode_loss(Xs: torch.Tensor, ys: torch.Tensor, Xq: torch.Tensor, yq: torch.Tensor) -> torch.Tensor:
             adapted = adapt(self.model, self.params, Xs, ys, self.task, self.inner_steps, self.rates, self.adapted, second_order)
-            losses.append(task_loss(self.model, adapted, Xq, yq, self.task))
-        return torch.stack(losses).mean()
+            return task_loss(self.model, adapted, Xq, yq, self.task)
+
+        batches = [self.tensors(episode) for episode in episodes]
+        if len({tuple(tuple(t.shape) for t in batch) for batch in batches}) == 1:
+            return torch.func.vmap(episode_loss)(*(torch.stack(parts) for parts in zip(*batches))).mean()
+        return torch.stack([episode_loss(*batch) for batch in batches]).mean()
 
     def meta_step(self, episodes: Sequence[Episode]) -> float:
         """One outer update from a batch of episodes; the batch's mean query loss after adaptation."""
@@ -137,25 +155,59 @@ class MetaLearner:
                 self.params[name] += self.outer_lr * move
         return float(np.mean(losses))
 
+    def state(self) -> tuple[Params, Params]:
+        """A copy of what meta-training learns (initialization and rates), to restore a checkpoint."""
+        return copy.deepcopy(self.params), copy.deepcopy(self.rates)
+
+    def restore(self, state: tuple[Params, Params]) -> None:
+        """Copy a checkpoint back in place (the optimizer keeps training the same tensors)."""
+        with torch.no_grad():
+            for mine, saved in ((self.params, state[0]), (self.rates, state[1])):
+                for name, value in saved.items():
+                    mine[name].copy_(value)
+
+    def to(self, device: str | torch.device) -> MetaLearner:
+        """Move the network, its initialization and its rates to ``device`` (a CPU copy travels to any machine)."""
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        self.params, self.rates = _moved(self.params, self.device), _moved(self.rates, self.device)
+        return self
+
     def adapted_params(self, X: np.ndarray, y: np.ndarray, steps: int | None = None) -> Params:
         """The parameters after adapting the learned initialization on ``(X, y)`` (detached: ready to predict)."""
         Xs, ys = example_tensors(X, y, self.task, self.device)
         adapted = adapt(self.model, self.params, Xs, ys, self.task, steps or self.inner_steps, self.rates, self.adapted, False)
         return {name: value.detach() for name, value in adapted.items()}
 
-    def accuracy(self, episode: Episode, steps: int | None = None) -> float:
-        """The share of ``episode``'s query examples classified right after adapting on its support set."""
-        params = self.adapted_params(episode.X_support, episode.y_support, steps)
-        _, _, Xq, yq = self.tensors(episode)
-        with torch.no_grad():
-            return float((functional_call(self.model, params, (Xq,)).argmax(dim=1) == yq).float().mean())
+    def episode_metrics(self, episodes: Sequence[Episode], steps: int | None = None) -> np.ndarray:
+        """Each episode's query MSE (regression) or accuracy (classification) after adapting on its support set.
 
-    def query_loss(self, episode: Episode, steps: int | None = None) -> float:
-        """The query loss of ``episode`` after adapting on its support set."""
-        params = self.adapted_params(episode.X_support, episode.y_support, steps)
-        _, _, Xq, yq = self.tensors(episode)
-        with torch.no_grad():
-            return float(task_loss(self.model, params, Xq, yq, self.task))
+        Episodes of one shape are adapted at once (``vmap``), in chunks that bound the memory used.
+        """
+        def metric(Xs: torch.Tensor, ys: torch.Tensor, Xq: torch.Tensor, yq: torch.Tensor) -> torch.Tensor:
+            adapted = adapt(self.model, self.params, Xs, ys, self.task, steps or self.inner_steps, self.rates,
+                            self.adapted, False)
+            output = functional_call(self.model, adapted, (Xq,))
+            if self.task == REGRESSION:
+                return torch.mean((output.reshape(yq.shape) - yq) ** 2)
+            return (output.argmax(dim=1) == yq).float().mean()
+
+        values = []
+        with torch.no_grad():  # torch.func.grad still takes the inner steps' gradients
+            for chunk in _chunks(episodes):
+                batches = [self.tensors(episode) for episode in chunk]
+                if len({tuple(tuple(t.shape) for t in batch) for batch in batches}) == 1:
+                    values += torch.func.vmap(metric)(*(torch.stack(parts) for parts in zip(*batches))).tolist()
+                else:
+                    values += [float(metric(*batch)) for batch in batches]
+        return np.asarray(values)
+
+
+def _chunks(episodes: Sequence[Episode], examples: int = 4000) -> list[Sequence[Episode]]:
+    """``episodes`` in runs of about ``examples`` examples at most (at least one episode each)."""
+    size = len(episodes[0].X_support) + len(episodes[0].X_query) if len(episodes) else 1
+    step = max(1, examples // size)
+    return [episodes[i:i + step] for i in range(0, len(episodes), step)]
 
 
 class PrototypicalNetwork:
@@ -166,6 +218,9 @@ class PrototypicalNetwork:
     distances to the prototypes. Meta-training learns the embedding so that
     this works on new classes.
     """
+
+    algorithm = "protonet"
+    task = CLASSIFICATION
 
     def __init__(self, model: nn.Module, outer_lr: float = 0.001, device: str | torch.device = "cpu"):
         self.model, self.device = model.to(device), torch.device(device)
@@ -190,11 +245,33 @@ class PrototypicalNetwork:
         self.optimizer.step()
         return float(loss.detach())
 
-    def accuracy(self, episode: Episode) -> float:
-        """The share of ``episode``'s query examples classified right from its support set."""
-        Xs, ys, Xq, yq = episode_tensors(episode, episode.task, self.device)
+    def episode_metrics(self, episodes: Sequence[Episode], steps: int | None = None) -> np.ndarray:
+        """Each episode's query accuracy, classified from its support set (``steps`` is unused: no inner loop)."""
+        values = []
         with torch.no_grad():
-            return float((self.logits(Xs, ys, Xq).argmax(dim=1) == yq).float().mean())
+            for episode in episodes:
+                Xs, ys, Xq, yq = episode_tensors(episode, episode.task, self.device)
+                values.append(float((self.logits(Xs, ys, Xq).argmax(dim=1) == yq).float().mean()))
+        return np.asarray(values)
+
+    def prototypes(self, X: np.ndarray, y: np.ndarray) -> torch.Tensor:
+        """The mean embedding of each class of ``(X, y)``, labels 0..ways-1: what ProtoNets "adapt" to a task."""
+        Xs, ys = example_tensors(X, y, CLASSIFICATION, self.device)
+        with torch.no_grad():
+            support = self.model(Xs)
+            return torch.stack([support[ys == label].mean(dim=0) for label in range(int(ys.max()) + 1)])
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """A copy of the embedding's weights, to restore a checkpoint."""
+        return copy.deepcopy(self.model.state_dict())
+
+    def restore(self, state: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(state)
+
+    def to(self, device: str | torch.device) -> PrototypicalNetwork:
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        return self
 
 
 @dataclass(frozen=True)
@@ -214,15 +291,7 @@ def evaluate(learner: MetaLearner | PrototypicalNetwork, series: TaskSeries, sho
              ways: int | None = None, episodes: int = 600, steps: int | None = None, seed: int = 0) -> Evaluation:
     """Mean query MSE or accuracy over ``episodes`` new episodes of ``series``, each adapted from its support set."""
     rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(episodes):
-        episode = series.episode(rng, shots, query, ways)
-        if isinstance(learner, PrototypicalNetwork):
-            values.append(learner.accuracy(episode))
-        elif episode.task == REGRESSION:
-            values.append(learner.query_loss(episode, steps))
-        else:
-            values.append(learner.accuracy(episode, steps))
+    values = learner.episode_metrics([series.episode(rng, shots, query, ways) for _ in range(episodes)], steps)
     metric = "mse" if series.task == REGRESSION else "accuracy"
     spread = 1.96 * float(np.std(values, ddof=1)) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
     return Evaluation(metric, float(np.mean(values)), spread, len(values))

@@ -15,6 +15,7 @@ import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -23,78 +24,164 @@ from torch import nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
-from automl.errors import ConfigError
-from automl.meta_algorithms import ALGORITHMS, Evaluation, MetaLearner, evaluate
+from automl.errors import ConfigError, DataError
+from automl.meta_algorithms import ALGORITHMS, Evaluation, MetaLearner, PrototypicalNetwork, evaluate
 from automl.model import META_FILE_FORMAT
-from automl.series import REGRESSION, TaskSeries
+from automl.series import CLASSIFICATION, REGRESSION, Episode, TaskSeries
 
-META_BATCH = 8  # episodes per outer step
+META_BATCH = 8  # episodes per outer step, by default
 VALIDATION_EPISODES = 50  # episodes scored at each checkpoint
-CHECKPOINTS = 20  # checkpoints over the budget (at least one every VALIDATE_EVERY_MAX steps)
-DEFAULT_INNER_LR = {"maml": 0.01, "fomaml": 0.01, "metasgd": 0.01, "anil": 0.1, "reptile": 0.02}
+CHECKPOINTS = 20  # checkpoints over the budget ...
+VALIDATION_COST_RATIO = 5  # ... or fewer: at least this many times a checkpoint's cost passes between two
+EMBEDDING = 64  # the size of a Prototypical Network's embedding (its network's last layer)
+DEFAULT_INNER_LR = {"maml": 0.01, "fomaml": 0.01, "metasgd": 0.01, "anil": 0.1, "reptile": 0.02, "protonet": 0.0}
 DEFAULT_OUTER_LR = {"reptile": 0.5}
-DEFAULT_INNER_STEPS = {"reptile": 5}
+DEFAULT_INNER_STEPS = {"reptile": 5, "protonet": 0}
+DEFAULT_SHAPE = {"mlp": (40, 2), "cnn": (64, 4)}  # (width, depth): the MAML papers' 40-40 MLP and 4-block CNN
 
 
-def build_network(name: str | nn.Module, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
-    """The network to meta-train: ``"mlp"`` (40-40 ReLU, as in the MAML papers), ``"cnn"`` (4 conv blocks), or yours."""
+@dataclass(frozen=True)
+class MetaSettings:
+    """The meta-hyperparameters of one meta-training run: what ``search=True`` tunes.
+
+    ``width`` and ``depth`` are the hidden units and layers of the MLP, or the
+    channels and convolution blocks of the CNN (a network of yours keeps its own).
+    """
+
+    algorithm: str
+    inner_lr: float
+    outer_lr: float
+    inner_steps: int
+    width: int
+    depth: int
+
+    @classmethod
+    def defaults(cls, algorithm: str, model: str | nn.Module, inner_steps: int | None = None) -> MetaSettings:
+        """The papers' settings for ``algorithm`` on ``model``."""
+        width, depth = DEFAULT_SHAPE.get(model, (0, 0)) if isinstance(model, str) else (0, 0)
+        steps = inner_steps if inner_steps is not None else DEFAULT_INNER_STEPS.get(algorithm, 1)
+        return cls(algorithm, DEFAULT_INNER_LR[algorithm], DEFAULT_OUTER_LR.get(algorithm, 0.001), steps, width, depth)
+
+
+def build_network(name: str | nn.Module, input_shape: tuple[int, ...], outputs: int, width: int = 40,
+                  depth: int = 2) -> nn.Module:
+    """The network to meta-train: ``"mlp"`` (``depth`` ReLU layers of ``width``), ``"cnn"`` (conv blocks), or yours."""
     if isinstance(name, nn.Module):
-        return name
+        return copy.deepcopy(name)
     if name == "mlp":
+        layers: list[nn.Module] = [nn.Flatten()]
         inputs = int(np.prod(input_shape))
-        return nn.Sequential(nn.Flatten(), nn.Linear(inputs, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, outputs))
+        for _ in range(depth):
+            layers += [nn.Linear(inputs, width), nn.ReLU()]
+            inputs = width
+        return nn.Sequential(*layers, nn.Linear(inputs, outputs))
     if name == "cnn":
         if len(input_shape) != 3:
             raise ConfigError(f"model='cnn' needs images (channels, height, width), got examples of shape {input_shape}")
         blocks, channels = [], input_shape[0]
-        for _ in range(4):
-            blocks += [nn.Conv2d(channels, 64, 3, padding=1), nn.BatchNorm2d(64, track_running_stats=False), nn.ReLU(), nn.MaxPool2d(2)]
-            channels = 64
+        for _ in range(depth):
+            blocks += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width, track_running_stats=False),
+                       nn.ReLU(), nn.MaxPool2d(2)]
+            channels = width
         with torch.no_grad():
             features = nn.Sequential(*blocks)(torch.zeros(1, *input_shape)).numel()
         return nn.Sequential(*blocks, nn.Flatten(), nn.Linear(features, outputs))
     raise ConfigError(f"model must be 'mlp', 'cnn' or a torch nn.Module, got {name!r}")
 
 
+def choose_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"``: the GPU when torch sees one, else the CPU; or the device named."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ConfigError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from error
+
+
 @dataclass
 class AdaptedNetwork:
-    """A meta-learned network adapted to one task's examples: ``predict`` (and ``predict_proba`` for classes)."""
+    """A meta-learned network adapted to one task's examples: ``predict`` (and ``predict_proba`` for classes).
+
+    For ProtoNets ``prototypes`` holds each class's mean embedding and the
+    network only embeds; otherwise ``params`` are the adapted weights.
+    """
 
     model: nn.Module
     params: dict[str, torch.Tensor]
     task: str
+    classes_: np.ndarray | None = None  # the support set's labels, in the order of the outputs
+    prototypes: torch.Tensor | None = None
 
     def _outputs(self, X: np.ndarray) -> torch.Tensor:
+        device = next(iter(self.params.values())).device
         with torch.no_grad():
-            return functional_call(self.model, self.params, (torch.as_tensor(np.asarray(X), dtype=torch.float32),))
+            inputs = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
+            outputs = functional_call(self.model, self.params, (inputs,))
+            if self.prototypes is not None:
+                outputs = -torch.cdist(outputs, self.prototypes) ** 2
+            return outputs.cpu()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         outputs = self._outputs(X)
-        return outputs.reshape(len(outputs)).numpy() if self.task == REGRESSION else outputs.argmax(dim=1).numpy()
+        if self.task == REGRESSION:
+            return outputs.reshape(len(outputs)).numpy()
+        return self.classes_[outputs[:, : len(self.classes_)].argmax(dim=1).numpy()]
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
         if self.task == REGRESSION:
             raise ConfigError("predict_proba is for classification; this network was meta-trained for regression")
-        return torch.softmax(self._outputs(X), dim=1).numpy()
+        return torch.softmax(self._outputs(X)[:, : len(self.classes_)], dim=1).numpy()
 
 
 @dataclass
 class MetaModel:
     """A meta-trained network: adapt it to a new task's few examples, evaluate it on a series, save it."""
 
-    learner: MetaLearner
+    learner: MetaLearner | PrototypicalNetwork
     shots: int
     ways: int | None
+    settings: MetaSettings | None = None
     history: list[tuple[int, float]] = field(default_factory=list)  # (meta-step, validation metric)
+    validation_score: float | None = None  # of the weights kept (the best checkpoint)
+    trials: list[dict[str, Any]] = field(default_factory=list)  # search=True: each trial's settings and score
+    seconds: float = 0.0  # meta-training time (meta_fit's whole call)
 
     @property
     def task(self) -> str:
         return self.learner.task
 
+    @property
+    def algorithm(self) -> str:
+        return self.learner.algorithm
+
     def adapt(self, X_support: np.ndarray, y_support: np.ndarray, steps: int | None = None) -> AdaptedNetwork:
-        """The network adapted on ``(X_support, y_support)`` with the learned initialization (and rates)."""
-        params = self.learner.adapted_params(np.asarray(X_support, dtype=np.float32), np.asarray(y_support), steps)
-        return AdaptedNetwork(self.learner.model, params, self.task)
+        """The network adapted on ``(X_support, y_support)`` with the learned initialization (and rates).
+
+        Class labels may be any values; there may be at most as many classes
+        as the network has outputs (the ``ways`` it was meta-trained for;
+        ProtoNets take any number).
+        """
+        X = np.asarray(X_support, dtype=np.float32)
+        y = np.asarray(y_support)
+        if len(X) != len(y) or len(X) == 0:
+            raise DataError(f"the support set needs as many labels as examples, and at least one: got {len(X)} and {len(y)}")
+        classes = None
+        if self.task == CLASSIFICATION:
+            classes, y = np.unique(y, return_inverse=True)
+            outputs = None if isinstance(self.learner, PrototypicalNetwork) else self._outputs()
+            if outputs is not None and len(classes) > outputs:
+                raise DataError(f"the support set has {len(classes)} classes but this network was meta-trained for "
+                                f"{outputs}-way tasks; meta-train with ways={len(classes)} (or use algorithm='protonet')")
+        if isinstance(self.learner, PrototypicalNetwork):
+            params = {name: p.detach() for name, p in self.learner.model.named_parameters()}
+            return AdaptedNetwork(self.learner.model, params, self.task, classes, self.learner.prototypes(X, y))
+        params = self.learner.adapted_params(X, y, steps)
+        return AdaptedNetwork(self.learner.model, params, self.task, classes)
+
+    def _outputs(self) -> int:
+        return int(list(self.learner.params.values())[-1].shape[0])
 
     def evaluate(self, series: TaskSeries, *, shots: int | None = None, ways: int | None = None, query: int = 15,
                  episodes: int = 600, steps: int | None = None, seed: int = 0) -> Evaluation:
@@ -102,55 +189,152 @@ class MetaModel:
         return evaluate(self.learner, series, shots or self.shots, query, ways or self.ways, episodes, steps, seed)
 
     def save(self, path: str | Path) -> None:
-        """Write the model; ``automl.load(path)`` reads it back."""
-        joblib.dump({"format": META_FILE_FORMAT, "version": 1, "model": self}, Path(path).expanduser())
+        """Write the model (its tensors on the CPU, so any machine reads it); ``automl.load(path)`` reads it back."""
+        device = self.learner.device
+        self.learner.to("cpu")
+        try:
+            joblib.dump({"format": META_FILE_FORMAT, "version": 1, "model": self}, Path(path).expanduser())
+        finally:
+            self.learner.to(device)
+
+
+def make_learner(settings: MetaSettings, model: str | nn.Module, series: TaskSeries, input_shape: tuple[int, ...],
+                 outputs: int, device: torch.device) -> MetaLearner | PrototypicalNetwork:
+    """A fresh meta-learner for ``settings``: its network built, on ``device``."""
+    if settings.algorithm == "protonet":
+        return PrototypicalNetwork(build_network(model, input_shape, EMBEDDING, settings.width, settings.depth),
+                                   outer_lr=settings.outer_lr, device=device)
+    network = build_network(model, input_shape, outputs, settings.width, settings.depth)
+    return MetaLearner(network, settings.algorithm, series.task, inner_lr=settings.inner_lr, outer_lr=settings.outer_lr,
+                       inner_steps=settings.inner_steps, device=device)
+
+
+@dataclass
+class Training:
+    """What one meta-training run needs besides its learner: the series, the episode shape and the seed."""
+
+    series: TaskSeries
+    validation: TaskSeries
+    shots: int
+    query: int
+    ways: int | None
+    seed: int
+    meta_batch: int = META_BATCH
+    _episodes: list[Episode] | None = field(default=None, repr=False)
+
+    def run(self, meta: MetaModel, seconds: float, bar: Any = None) -> float:
+        """Meta-train ``meta`` for ``seconds``, keeping its best checkpoint on validation episodes; that score.
+
+        Ctrl-C stops early (the best checkpoint so far is kept) and propagates
+        once the checkpoint is restored, so a caller can stop too.
+        """
+        learner, rng = meta.learner, np.random.default_rng(self.seed + len(meta.history))
+        better = (lambda a, b: a < b) if self.series.task == REGRESSION else (lambda a, b: a > b)
+        best_score = meta.validation_score
+        best_state = learner.state() if best_score is not None else None
+        started, step, next_check, shown = time.monotonic(), len(meta.history), 0.0, 0.0
+        def checkpoint(loss: float) -> float:
+            nonlocal best_score, best_state
+            score = self.score(meta)
+            meta.history.append((step, score))
+            if best_score is None or better(score, best_score):
+                best_score, best_state = score, learner.state()
+            if bar is not None:
+                bar.set_postfix(meta_loss=f"{loss:.4f}", validation=f"{score:.4f}")
+            return score
+
+        checked = step
+        try:
+            while (elapsed := time.monotonic() - started) < seconds:
+                loss = learner.meta_step([self.series.episode(rng, self.shots, self.query, self.ways) for _ in range(self.meta_batch)])
+                step += 1
+                if elapsed >= next_check:
+                    scoring = time.monotonic()
+                    checkpoint(loss)
+                    checked = step
+                    next_check = elapsed + max(seconds / CHECKPOINTS, VALIDATION_COST_RATIO * (time.monotonic() - scoring))
+                if bar is not None:
+                    now = min(time.monotonic() - started, seconds)
+                    bar.update(now - shown)
+                    shown = now
+            if step > checked:  # the weights trained since the last checkpoint are a candidate too
+                checkpoint(loss)
+        finally:
+            if best_state is not None:
+                learner.restore(best_state)
+                meta.validation_score = best_score
+        return best_score
+
+    def score(self, meta: MetaModel) -> float:
+        """The validation metric: mean MSE or accuracy over ``VALIDATION_EPISODES`` episodes, the same every time."""
+        if self._episodes is None:
+            rng = np.random.default_rng(self.seed + 1)
+            self._episodes = [self.validation.episode(rng, self.shots, self.query, self.ways) for _ in range(VALIDATION_EPISODES)]
+        return float(np.mean(meta.learner.episode_metrics(self._episodes)))
 
 
 def meta_fit(series: TaskSeries, *, algorithm: str = "maml", model: str | nn.Module = "mlp", ways: int | None = None,
              shots: int = 5, query: int = 15, inner_steps: int | None = None, time_budget: float = 60.0,
-             validation: TaskSeries | None = None, seed: int = 0, verbose: int = 1) -> MetaModel:
+             validation: TaskSeries | None = None, search: bool = False, backend: str = "optuna",
+             device: str | torch.device = "auto", meta_batch: int = META_BATCH, seed: int = 0,
+             verbose: int = 1) -> MetaModel:
     """Meta-train ``model`` on episodes of ``series`` for ``time_budget`` seconds; the best checkpoint on ``validation``.
 
-    Checkpoints score ``VALIDATION_EPISODES`` episodes of ``validation`` (by
-    default new episodes of ``series``); Ctrl-C stops early and keeps the best so far.
+    ``algorithm``: ``"maml"``, ``"fomaml"``, ``"metasgd"``, ``"anil"``,
+    ``"reptile"`` or ``"protonet"`` (classification). Checkpoints score
+    ``VALIDATION_EPISODES`` episodes of ``validation`` (by default new episodes
+    of ``series``); Ctrl-C stops early and keeps the best so far. With
+    ``search=True`` part of the budget tunes the meta-hyperparameters
+    (:mod:`automl.meta_search`, on ``backend``) and the rest trains the best
+    trial further. ``device="auto"`` uses the GPU when torch sees one;
+    ``meta_batch`` episodes make one outer step.
     """
     if algorithm not in ALGORITHMS:
         raise ConfigError(f"unknown meta-learning algorithm {algorithm!r}: choose one of {list(ALGORITHMS)}")
+    if algorithm == "protonet" and series.task == REGRESSION:
+        raise ConfigError("algorithm='protonet' classifies by distance to class prototypes; for regression series "
+                          "choose maml, fomaml, metasgd, anil or reptile")
     if not time_budget > 0:
         raise ConfigError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
-    rng = np.random.default_rng(seed)
+    if inner_steps is not None and (isinstance(inner_steps, bool) or not isinstance(inner_steps, int) or inner_steps < 1):
+        raise ConfigError(f"inner_steps must be a whole number of at least 1, got {inner_steps!r}")
     torch.manual_seed(seed)
-    first = series.episode(rng, shots, query, ways)
+    first = series.episode(np.random.default_rng(seed), shots, query, ways)
+    input_shape = first.X_support.shape[1:]
     outputs = 1 if series.task == REGRESSION else int(first.y_support.max()) + 1
-    network = build_network(model, first.X_support.shape[1:], outputs)
-    learner = MetaLearner(network, algorithm, series.task, inner_lr=DEFAULT_INNER_LR[algorithm],
-                          outer_lr=DEFAULT_OUTER_LR.get(algorithm, 0.001),
-                          inner_steps=inner_steps or DEFAULT_INNER_STEPS.get(algorithm, 1))
-    meta = MetaModel(learner, shots, ways)
-    checker = validation or series
-    better = (lambda a, b: a < b) if series.task == REGRESSION else (lambda a, b: a > b)
-    best_score, best_state = None, None
-    started, step, next_check = time.monotonic(), 0, 0.0
-    bar = tqdm(total=round(time_budget), disable=verbose < 1, unit="s", desc=f"meta-training ({algorithm})")
+    if isinstance(meta_batch, bool) or not isinstance(meta_batch, int) or meta_batch < 1:
+        raise ConfigError(f"meta_batch must be a whole number of at least 1, got {meta_batch!r}")
+    training = Training(series, validation or series, shots, query, ways, seed, meta_batch)
+    chosen_device = choose_device(device)
+    bar = tqdm(total=time_budget, disable=verbose < 1, desc=f"meta-training ({algorithm})",
+               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}")
+    started = time.monotonic()
+
+    def build(settings: MetaSettings) -> MetaModel:
+        return MetaModel(make_learner(settings, model, series, input_shape, outputs, chosen_device), shots, ways, settings)
+
     try:
-        while (elapsed := time.monotonic() - started) < time_budget:
-            loss = learner.meta_step([series.episode(rng, shots, query, ways) for _ in range(META_BATCH)])
-            step += 1
-            if elapsed >= next_check:
-                score = evaluate(learner, checker, shots, query, ways, VALIDATION_EPISODES, seed=seed + 1).mean
-                meta.history.append((step, score))
-                if best_score is None or better(score, best_score):
-                    best_score, best_state = score, (copy.deepcopy(learner.params), copy.deepcopy(learner.rates))
-                next_check = elapsed + time_budget / CHECKPOINTS
-                bar.set_postfix(meta_loss=f"{loss:.4f}", validation=f"{score:.4f}")
-            bar.update(round(min(time.monotonic() - started, time_budget)) - bar.n)
+        if search:
+            from automl.meta_search import search_settings
+
+            meta, interrupted = search_settings(model, build, training, time_budget, backend, bar, seed,
+                                                MetaSettings.defaults(algorithm, model, inner_steps))
+            meta.learner.to(chosen_device)  # trials on Ray workers come back on the CPU
+            if interrupted:
+                meta.seconds = time.monotonic() - started
+                return meta
+        else:
+            meta = build(MetaSettings.defaults(algorithm, model, inner_steps))
+        left = time_budget - (time.monotonic() - started)
+        if left > 0:
+            training.run(meta, left, bar)
     except KeyboardInterrupt:
-        pass  # keep the best checkpoint so far
+        if "meta" not in locals():
+            raise
     finally:
         bar.close()
-    if best_state is not None:
-        learner.params, learner.rates = best_state
+    meta.seconds = time.monotonic() - started
     return meta
 
 
-__all__ = ["AdaptedNetwork", "MetaModel", "build_network", "meta_fit"]
+__all__ = ["AdaptedNetwork", "MetaModel", "MetaSettings", "build_network", "choose_device", "make_learner", "meta_fit"]

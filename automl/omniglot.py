@@ -157,3 +157,18 @@ def official_runs(path: str | Path) -> list[OneShotRun]:
     if not runs:
         raise DataError(f"{str(path)!r} holds no runNN/class_labels.txt: is it the Omniglot all_runs.zip?")
     return runs
+
+
+def official_error(model, runs: list[OneShotRun]) -> tuple[int, int]:
+    """(wrong, total) over the test drawings of ``runs``, each run learned from its 20 drawings by ``model.adapt``.
+
+    ``model`` is a meta-trained :class:`~automl.meta_model.MetaModel` (anything
+    with ``adapt(X, y)`` returning an estimator with ``predict``); one trained
+    for 20-way tasks, or a Prototypical Network, which takes any number of ways.
+    """
+    wrong = total = 0
+    for run in runs:
+        adapted = model.adapt(run.training, np.arange(len(run.training)))
+        wrong += int(np.sum(adapted.predict(run.test) != run.answers))
+        total += len(run.answers)
+    return wrong, total

@@ -125,7 +125,7 @@ def _classification_episode(X: np.ndarray, y: np.ndarray, rng: np.random.Generat
     if not 2 <= ways <= len(classes):
         raise DataError(f"ways={ways}, but a task has {len(classes)} classes: ask for 2 to {len(classes)} ways")
     chosen = rng.choice(len(classes), size=ways, replace=False)
-    short = [(classes[i], counts[i]) for i in chosen if counts[i] < shots + query]
+    short = [(classes[i].item(), counts[i]) for i in chosen if counts[i] < shots + query]
     if short:
         label, count = short[0]
         raise DataError(f"class {label!r} has {count} examples, fewer than shots + query = {shots + query} "

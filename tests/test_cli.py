@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import zipfile
 
 import pandas as pd
 import pytest
@@ -55,3 +57,35 @@ def test_errors_are_one_line_with_exit_code_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_meta_fit_and_evaluate_from_the_shell(tmp_path, capsys):
+    pytest.importorskip("torch")
+    meta_file = tmp_path / "sine.pkl"
+    assert main(["meta", "fit", "sinusoid", "--algorithm", "fomaml", "--time", "2", "--out", str(meta_file), "-q"]) == 0
+    assert "validation mse" in capsys.readouterr().out and meta_file.exists()
+    assert main(["meta", "evaluate", str(meta_file), "sinusoid", "--shots", "5", "--episodes", "20"]) == 0
+    assert re.search(r"^mse [\d.]+ ± [\d.]+ \(95 % CI, 20 episodes\)$", capsys.readouterr().out, re.M)
+    assert main(["meta", "evaluate", str(meta_file)]) == 2
+    assert "--omniglot-runs" in capsys.readouterr().err
+    assert main(["meta", "fit", str(tmp_path / "nowhere"), "--time", "1", "-q"]) == 2
+    assert "neither a file nor a folder" in capsys.readouterr().err
+
+
+def test_meta_evaluate_scores_the_official_one_shot_runs(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from tests.test_omniglot import drawing, make_background
+
+    make_background(tmp_path / "images_background_small1.zip", "images_background_small1", alphabets=5, characters=4)
+    with zipfile.ZipFile(tmp_path / "all_runs.zip", "w") as z:
+        pairs = [(f"run01/test/item{i:02d}.png", f"run01/training/class{i:02d}.png") for i in range(4)]
+        z.writestr("run01/class_labels.txt", "\n".join(f"{a} {b}" for a, b in pairs))
+        for i, (item, cls) in enumerate(pairs):
+            z.writestr(item, drawing(10 * i + 1))
+            z.writestr(cls, drawing(10 * i + 1))
+    meta_file = tmp_path / "omni.pkl"
+    assert main(["meta", "fit", f"omniglot:{tmp_path}", "--algorithm", "protonet", "--ways", "2", "--shots", "1",
+                 "--query", "1", "--time", "2", "--out", str(meta_file), "-q"]) == 0
+    assert main(["meta", "evaluate", str(meta_file), "--omniglot-runs", str(tmp_path / "all_runs.zip")]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"official 20-way one-shot runs: error [\d.]+ % \(\d+ of 4 test drawings wrong\)", out), out

@@ -10,7 +10,7 @@ from automl.series import from_function, sinusoid
 
 torch = pytest.importorskip("torch")
 
-from automl.meta_algorithms import ALGORITHMS, MetaLearner  # noqa: E402
+from automl.meta_algorithms import GRADIENT_ALGORITHMS, MetaLearner  # noqa: E402
 
 
 def small_net(seed: int = 0) -> torch.nn.Module:
@@ -57,7 +57,7 @@ def test_an_unknown_algorithm_is_refused_with_the_choices():
         MetaLearner(small_net(), "mamal", "regression")
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("algorithm", GRADIENT_ALGORITHMS)
 def test_meta_training_makes_a_new_sinusoid_faster_to_learn_than_a_random_start(algorithm):
     settings = {"reptile": {"inner_lr": 0.02, "outer_lr": 0.5, "inner_steps": 5}}.get(algorithm, {"inner_lr": 0.01, "outer_lr": 0.003})
     series, rng = sinusoid(), np.random.default_rng(0)
@@ -66,8 +66,8 @@ def test_meta_training_makes_a_new_sinusoid_faster_to_learn_than_a_random_start(
         learner.meta_step([series.episode(rng, 10, 10) for _ in range(4)])
     random_start = MetaLearner(small_net(seed=1), algorithm, "regression", **settings)
     test = [series.episode(np.random.default_rng(100 + i), 10, 50) for i in range(50)]
-    trained = np.mean([learner.query_loss(e, steps=5) for e in test])
-    untrained = np.mean([random_start.query_loss(e, steps=5) for e in test])
+    trained = learner.episode_metrics(test, steps=5).mean()
+    untrained = random_start.episode_metrics(test, steps=5).mean()
     assert trained < 0.7 * untrained, (trained, untrained)
 
 
@@ -103,6 +103,13 @@ def test_meta_sgd_learns_its_learning_rates():
     for _ in range(20):
         learner.meta_step([sinusoid().episode(rng, 10, 10) for _ in range(4)])
     assert any(not torch.allclose(before[name], rate) for name, rate in learner.rates.items())
+    episode = sinusoid().episode(rng, 10, 10)  # adapting takes one step at the learned rates, parameter by parameter
+    X, y = (torch.as_tensor(a, dtype=torch.float32) for a in (episode.X_support, episode.y_support))
+    loss = torch.mean((torch.func.functional_call(learner.model, learner.params, (X,)).reshape(-1) - y) ** 2)
+    grads = dict(zip(learner.params, torch.autograd.grad(loss, list(learner.params.values()))))
+    adapted = learner.adapted_params(episode.X_support, episode.y_support, steps=1)
+    for name, value in learner.params.items():
+        assert torch.allclose(adapted[name], value - learner.rates[name] * grads[name], atol=1e-6)
 
 
 def test_prototypical_networks_learn_an_embedding_that_separates_new_classes():
@@ -119,10 +126,10 @@ def test_prototypical_networks_learn_an_embedding_that_separates_new_classes():
     torch.manual_seed(0)
     learner = PrototypicalNetwork(torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(), torch.nn.Linear(32, 8)), outer_lr=0.003)
     test = [series.episode(np.random.default_rng(500 + i), 1, 10, ways=5) for i in range(40)]
-    before = np.mean([learner.accuracy(e) for e in test])
+    before = learner.episode_metrics(test).mean()
     for _ in range(200):
         learner.meta_step([series.episode(rng, 1, 10, ways=5) for _ in range(4)])
-    after = np.mean([learner.accuracy(e) for e in test])
+    after = learner.episode_metrics(test).mean()
     assert after > before + 0.1, (before, after)
 
 
@@ -193,3 +200,68 @@ def test_tables_become_a_series_and_mismatched_tables_get_clear_errors(tmp_path)
         from_datasets([frame.drop(columns="shop"), frame.drop(columns=["shop", "x2"])])
     with pytest.raises(DataError, match="no column 'store'"):
         from_groups(frame, "target", "store")
+
+
+def test_a_batch_of_episodes_is_adapted_at_once_with_the_same_loss_as_one_by_one():
+    learner = MetaLearner(small_net(), "maml", "regression", inner_lr=0.05, inner_steps=2)
+    rng = np.random.default_rng(4)
+    same_shape = [sinusoid().episode(rng, 5, 10) for _ in range(6)]
+    one_by_one = np.mean([float(learner.meta_loss([episode])) for episode in same_shape])
+    assert float(learner.meta_loss(same_shape)) == pytest.approx(one_by_one, rel=1e-5)  # vectorised (vmap)
+    mixed = [*same_shape[:3], sinusoid().episode(rng, 7, 10)]  # shapes differ: adapted one after another
+    assert float(learner.meta_loss(mixed)) == pytest.approx(np.mean([float(learner.meta_loss([e])) for e in mixed]), rel=1e-5)
+
+
+def three_blobs(rng):
+    """A task: three classes around random centres in 4 dimensions."""
+    centres = rng.normal(size=(3, 4)) * 3
+    y = np.repeat(np.arange(3), 12)
+    return (centres[y] + rng.normal(scale=0.5, size=(36, 4))).astype(np.float32), y
+
+
+def test_prototypical_networks_meta_fit_and_adapt_to_labels_of_any_kind():
+    import automl
+
+    series = from_function(three_blobs, "classification")
+    meta = automl.meta_fit(series, algorithm="protonet", ways=3, shots=2, query=5, time_budget=3, verbose=0)
+    X, y = three_blobs(np.random.default_rng(11))
+    names = np.array(["ash", "birch", "cedar"])[y]
+    adapted = meta.adapt(X[::6], names[::6])
+    assert set(adapted.predict(X)) <= set(names) and np.mean(adapted.predict(X) == names) > 0.8
+    assert np.allclose(adapted.predict_proba(X).sum(axis=1), 1.0)
+    assert meta.evaluate(series, query=5, episodes=20).metric == "accuracy"
+    with pytest.raises(ConfigError, match="protonet"):
+        automl.meta_fit(sinusoid(), algorithm="protonet", time_budget=1, verbose=0)
+
+
+def test_a_network_meta_trained_for_three_ways_refuses_a_task_with_more_classes():
+    import automl
+
+    meta = automl.meta_fit(from_function(three_blobs, "classification"), algorithm="fomaml", ways=3, shots=2, query=5,
+                           time_budget=1, verbose=0)
+    X = np.random.default_rng(0).normal(size=(5, 4))
+    with pytest.raises(DataError, match="3-way"):
+        meta.adapt(X, np.arange(5))
+
+
+def test_search_tunes_the_meta_hyperparameters_starting_from_the_papers_settings():
+    import automl
+    from automl.meta_model import MetaSettings
+    from automl.meta_search import TRIALS
+
+    meta = automl.meta_fit(sinusoid(), algorithm="maml", shots=5, search=True, time_budget=8, verbose=0)
+    assert len(meta.trials) == TRIALS
+    defaults = MetaSettings.defaults("maml", "mlp")
+    assert {k: v for k, v in meta.trials[0].items() if k != "score"} == vars(defaults)
+    assert len({(t["inner_lr"], t["width"], t["depth"]) for t in meta.trials}) > 1  # the sampler explored
+    assert vars(meta.settings) in [{k: v for k, v in t.items() if k != "score"} for t in meta.trials]
+    with pytest.raises(ConfigError, match="backend"):
+        automl.meta_fit(sinusoid(), search=True, backend="dask", time_budget=1, verbose=0)
+
+
+def test_the_device_is_the_gpu_when_torch_sees_one_and_a_bad_name_is_refused():
+    from automl.meta_model import choose_device
+
+    assert choose_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="device"):
+        choose_device("quantum")
