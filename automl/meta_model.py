@@ -30,7 +30,9 @@ from automl.model import META_FILE_FORMAT
 from automl.series import CLASSIFICATION, REGRESSION, Episode, TaskSeries
 
 META_BATCH = 8  # episodes per outer step, by default
-VALIDATION_EPISODES = 50  # episodes scored at each checkpoint
+VALIDATION_EPISODES = 50  # episodes scored at each checkpoint, at most ...
+PROBE_EPISODES = 5  # ... and at least: these are timed first to size the set
+VALIDATION_SHARE = 0.2  # ... so that five checkpoints take at most this share of a run
 CHECKPOINTS = 20  # checkpoints over the budget ...
 VALIDATION_COST_RATIO = 5  # ... or fewer: at least this many times a checkpoint's cost passes between two
 EMBEDDING = 64  # the size of a Prototypical Network's embedding (its network's last layer)
@@ -235,7 +237,7 @@ class Training:
         started, step, next_check, shown = time.monotonic(), len(meta.history), 0.0, 0.0
         def checkpoint(loss: float) -> float:
             nonlocal best_score, best_state
-            score = self.score(meta)
+            score = self.score(meta, seconds)
             meta.history.append((step, score))
             if best_score is None or better(score, best_score):
                 best_score, best_state = score, learner.state()
@@ -265,11 +267,24 @@ class Training:
                 meta.validation_score = best_score
         return best_score
 
-    def score(self, meta: MetaModel) -> float:
-        """The validation metric: mean MSE or accuracy over ``VALIDATION_EPISODES`` episodes, the same every time."""
+    def score(self, meta: MetaModel, seconds: float) -> float:
+        """The validation metric: mean MSE or accuracy over the same validation episodes every time.
+
+        The first call times ``PROBE_EPISODES`` and keeps as many more (up to
+        ``VALIDATION_EPISODES``) as a run of ``seconds`` affords: on costly
+        tasks (20-way images) a fixed 50 would outlast a short budget.
+        """
         if self._episodes is None:
             rng = np.random.default_rng(self.seed + 1)
-            self._episodes = [self.validation.episode(rng, self.shots, self.query, self.ways) for _ in range(VALIDATION_EPISODES)]
+            self._episodes = [self.validation.episode(rng, self.shots, self.query, self.ways) for _ in range(PROBE_EPISODES)]
+            started = time.monotonic()
+            probe = meta.learner.episode_metrics(self._episodes)
+            per_episode = (time.monotonic() - started) / PROBE_EPISODES
+            wanted = int(VALIDATION_SHARE * seconds / (5 * per_episode)) if per_episode > 0 else VALIDATION_EPISODES
+            extra = min(VALIDATION_EPISODES, max(PROBE_EPISODES, wanted)) - PROBE_EPISODES
+            more = [self.validation.episode(rng, self.shots, self.query, self.ways) for _ in range(extra)]
+            self._episodes += more
+            return float(np.mean(np.concatenate([probe, meta.learner.episode_metrics(more)]) if more else probe))
         return float(np.mean(meta.learner.episode_metrics(self._episodes)))
 
 
@@ -282,7 +297,7 @@ def meta_fit(series: TaskSeries, *, algorithm: str = "maml", model: str | nn.Mod
 
     ``algorithm``: ``"maml"``, ``"fomaml"``, ``"metasgd"``, ``"anil"``,
     ``"reptile"`` or ``"protonet"`` (classification). Checkpoints score
-    ``VALIDATION_EPISODES`` episodes of ``validation`` (by default new episodes
+    up to ``VALIDATION_EPISODES`` episodes of ``validation`` (by default new episodes
     of ``series``); Ctrl-C stops early and keeps the best so far. With
     ``search=True`` part of the budget tunes the meta-hyperparameters
     (:mod:`automl.meta_search`, on ``backend``) and the rest trains the best
@@ -325,6 +340,7 @@ def meta_fit(series: TaskSeries, *, algorithm: str = "maml", model: str | nn.Mod
                 return meta
         else:
             meta = build(MetaSettings.defaults(algorithm, model, inner_steps))
+        bar.update(max(0.0, min(time.monotonic() - started, time_budget) - bar.n))  # setup and search count too
         left = time_budget - (time.monotonic() - started)
         if left > 0:
             training.run(meta, left, bar)
