@@ -50,7 +50,10 @@ def meta_space(defaults: MetaSettings, model: str | nn.Module) -> SearchSpace:
 def search_settings(model: str | nn.Module, build: Callable[[MetaSettings], MetaModel], training: Training,
                     time_budget: float, backend: str, bar: Any, seed: int,
                     defaults: MetaSettings) -> tuple[MetaModel, bool]:
-    """Run the trials; the best trial's model (every trial in its ``trials``) and whether Ctrl-C stopped the search."""
+    """Run the trials; the best trial's model and whether Ctrl-C stopped the search.
+
+    The model's ``trials`` lists every trial: its settings, validation score and where it ran.
+    """
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {list(BACKENDS)} for a meta-hyperparameter search, got {backend!r}")
     space = meta_space(defaults, model)
@@ -64,10 +67,10 @@ def search_settings(model: str | nn.Module, build: Callable[[MetaSettings], Meta
         study.enqueue_trial(space.default())
         run = _run_on_ray if backend == "ray" else _run_here
         try:
-            for trial, meta, score in run(study, space, defaults, build, training, seconds, bar):
+            for trial, meta, score, where in run(study, space, defaults, build, training, seconds, bar):
                 study.tell(trial, score if score is not None and math.isfinite(score) else None,
                            state=None if score is not None and math.isfinite(score) else optuna.trial.TrialState.FAIL)
-                trials.append({**asdict(meta.settings), "score": score})
+                trials.append({**asdict(meta.settings), "score": score, "node": where})
                 if score is not None and (best is None or _better(score, best_score, direction)):
                     best, best_score = meta, score
         except KeyboardInterrupt:
@@ -91,7 +94,7 @@ def _run_here(study: optuna.Study, space: SearchSpace, defaults: MetaSettings, b
     for _ in range(TRIALS):
         trial = study.ask()
         meta = build(replace(defaults, **suggest(trial, space)))
-        yield trial, meta, training.run(meta, seconds, bar)
+        yield trial, meta, training.run(meta, seconds, bar), "local"
 
 
 def _run_on_ray(study: optuna.Study, space: SearchSpace, defaults: MetaSettings, build: Callable[[MetaSettings], MetaModel],
@@ -113,18 +116,20 @@ def _run_on_ray(study: optuna.Study, space: SearchSpace, defaults: MetaSettings,
         results = ray.get([remote.remote(build, s, training, seconds) for s in settings])
         if bar is not None:
             bar.update(seconds)
-        for trial, (meta, score) in zip(batch, results):
-            yield trial, meta, score
+        for trial, (meta, score, where) in zip(batch, results):
+            yield trial, meta, score, where
         done += len(batch)
 
 
 def _train_on_worker(build: Callable[[MetaSettings], MetaModel], settings: MetaSettings, training: Training,
-                     seconds: float) -> tuple[MetaModel, float]:
-    """One trial on a Ray worker: built on the worker's device, returned on the CPU."""
+                     seconds: float) -> tuple[MetaModel, float, str]:
+    """One trial on a Ray worker: built on the worker's device, returned on the CPU with the node's address."""
+    import ray
+
     from automl.meta_model import choose_device
 
     meta = build(settings)
     meta.learner.to(choose_device("auto"))
     score = training.run(meta, seconds)
     meta.learner.to("cpu")
-    return meta, score
+    return meta, score, ray.util.get_node_ip_address()

@@ -252,9 +252,9 @@ def test_search_tunes_the_meta_hyperparameters_starting_from_the_papers_settings
     meta = automl.meta_fit(sinusoid(), algorithm="maml", shots=5, search=True, time_budget=8, verbose=0)
     assert len(meta.trials) == TRIALS
     defaults = MetaSettings.defaults("maml", "mlp")
-    assert {k: v for k, v in meta.trials[0].items() if k != "score"} == vars(defaults)
+    assert {k: v for k, v in meta.trials[0].items() if k not in ("score", "node")} == vars(defaults)
     assert len({(t["inner_lr"], t["width"], t["depth"]) for t in meta.trials}) > 1  # the sampler explored
-    assert vars(meta.settings) in [{k: v for k, v in t.items() if k != "score"} for t in meta.trials]
+    assert vars(meta.settings) in [{k: v for k, v in t.items() if k not in ("score", "node")} for t in meta.trials]
     with pytest.raises(ConfigError, match="backend"):
         automl.meta_fit(sinusoid(), search=True, backend="dask", time_budget=1, verbose=0)
 

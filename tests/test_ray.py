@@ -147,3 +147,17 @@ def test_gpu_learners_get_gpu_slots_and_cpu_learners_never_hold_one(monkeypatch)
     assert (board.loc[board["learner"] == "gpu_dummy", "gpus"] == "0").all()
     assert (board.loc[board["learner"] == "linear", "gpus"] == "").all()
     assert set(board.loc[board["learner"] == "gpu_dummy", "node"]) == {"127.0.0.3"}  # the only node with a GPU
+
+
+def test_a_meta_hyperparameter_search_runs_its_trials_on_the_cluster(two_nodes, monkeypatch):
+    pytest.importorskip("torch")
+    from automl.meta_search import TRIALS
+    from automl.series import sinusoid
+
+    _use(two_nodes, monkeypatch)
+    monkeypatch.setenv("RAY_ADDRESS", two_nodes.address)
+    meta = automl.meta_fit(sinusoid(), algorithm="fomaml", shots=5, search=True, backend="ray", time_budget=30, verbose=0)
+    assert len(meta.trials) == TRIALS and meta.validation_score is not None
+    assert {trial["node"] for trial in meta.trials} == {"127.0.0.2", "127.0.0.3"}
+    episode = sinusoid().episode(np.random.default_rng(0), 5, 20)
+    assert meta.adapt(episode.X_support, episode.y_support).predict(episode.X_query).shape == (20,)
