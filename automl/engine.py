@@ -45,6 +45,7 @@ MIN_REFIT_ROWS = 100  # when time is this short, a small sample beats running la
 REFIT_GRACE_SHARE = 0.05  # the final fit may end this share of the budget late before it is abandoned
 STAND_IN_ROWS = 1000  # rows the stand-in model is fitted on when no trial finished in time
 FIRST_FIT_FLOOR = 0.25  # seconds the final model's first fit always gets: a late model beats a constant one
+FALLBACK_SHARE = 0.03  # of the budget granted to a quick configuration when the final model's members all failed
 SELECTION_SHARE = 0.1  # ensemble selection may take this share of the time left after the search
 
 
@@ -454,6 +455,9 @@ def _final_model(
     chosen = [(lead, 1.0)] if note else _members(results, lead, evaluator, budget, ensemble_size)
     with WorkerPool(evaluator, 1, memory_limit) as pool:
         ensemble, error = _fit_members(pool, evaluator, chosen, budget, deadline, rows)
+        quick = _quickest(results, [r for r, _ in chosen], evaluator, budget) if ensemble is None else None
+        if quick is not None:
+            ensemble, note = _fit_quickest(pool, evaluator, quick, budget, error)
     if ensemble is None:
         log.warning("the final fit of %s failed (%s); falling back to a constant predictor", lead.config, error)
         ensemble = Ensemble([_constant_pipeline(evaluator)], [lead.config])
@@ -537,6 +541,35 @@ def _fit_members(
         else:
             ensemble.add(pipeline, result.config, weight)
     return ensemble, first_error
+
+
+def _quickest(results: list[TrialResult], tried: list[TrialResult], evaluator: Evaluator,
+              budget: Budget) -> TrialResult | None:
+    """When the final model's members could not be fitted: the best other validated result that refits quickest.
+
+    Among the results that should refit within ``FALLBACK_SHARE`` of the
+    budget (at least ``FIRST_FIT_FLOOR`` seconds), the best; else the quickest of all.
+    """
+    scale = RefitScale.of(evaluator)
+    others = [r for r in ranked_results(results, evaluator.metric) if all(r.config != t.config for t in tried)]
+    if not others:
+        return None
+    allowance = max(FIRST_FIT_FLOOR, FALLBACK_SHARE * (budget.time_budget or float("inf")))
+    return next((r for r in others if scale.refit_seconds(r) <= allowance), min(others, key=scale.refit_seconds))
+
+
+def _fit_quickest(pool: WorkerPool, evaluator: Evaluator, quick: TrialResult, budget: Budget,
+                  error: str) -> tuple[Ensemble | None, str]:
+    """``quick`` fitted in the little time granted after the members failed (on a sample if need be), and a note."""
+    allowance = max(FIRST_FIT_FLOOR, FALLBACK_SHARE * (budget.time_budget or float("inf")))
+    rows = RefitScale.of(evaluator).rows_within(quick, 0.8 * allowance) if budget.time_budget else None
+    rows = None if rows is None or rows >= len(evaluator.y) else max(rows, MIN_REFIT_ROWS)
+    pipeline, second = _refit(pool, evaluator, quick.config, time.monotonic() + allowance, rows)
+    if pipeline is None:
+        return None, f"{error}; then {second}"
+    log.warning("the final fit failed (%s); the model uses %s, the best configuration that refits quickly", error, quick.config)
+    sample = "" if rows is None else f" on {rows} rows"
+    return Ensemble([pipeline], [quick.config]), f"final fit failed ({error}); {quick.config.learner} fitted{sample} instead"
 
 
 def _refit(pool: WorkerPool, evaluator: Evaluator, config: Config, deadline: float, rows: int | None) -> tuple[Pipeline | None, str]:

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
 
 from searchspaces import Categorical, Learner, SearchSpace
 
@@ -65,4 +66,26 @@ def slow_on_many_rows_learner(rows: int) -> Learner:
         tasks=frozenset({"classification"}),
         space=SearchSpace((Categorical("mode", ("sleep",)),), name="slow_on_many_rows"),
         build=lambda params, context: Misbehaving("sleep" if context.n_rows > rows else "ok"),
+    )
+
+
+class FailsOnAllRows(LogisticRegression):
+    """A logistic regression that raises when fitted on more than ``rows`` rows: fine in the folds, broken at the end."""
+
+    def __init__(self, rows: int = 300, C: float = 1.0):
+        self.rows = rows
+        super().__init__(C=C)
+
+    def fit(self, X, y, sample_weight=None):
+        if len(X) > self.rows:
+            raise RuntimeError("this learner fails on all the rows")
+        return super().fit(X, y, sample_weight)
+
+
+def fails_on_all_rows_learner(rows: int) -> Learner:
+    return Learner(
+        name="fails_on_all_rows",
+        tasks=frozenset({"classification"}),
+        space=SearchSpace((Categorical("C", (0.1, 1.0, 10.0)),), name="fails_on_all_rows"),
+        build=lambda params, context: FailsOnAllRows(rows, **params),
     )

@@ -18,7 +18,7 @@ import automl
 import searchspaces
 from automl.errors import ConfigError, SearchFailed
 from tests.conftest import ROOT, pmlb_path
-from tests.misbehaving import misbehaving_learner, slow_on_many_rows_learner
+from tests.misbehaving import fails_on_all_rows_learner, misbehaving_learner, slow_on_many_rows_learner
 
 
 @pytest.mark.parametrize(
@@ -225,3 +225,21 @@ def test_the_progress_bar_shows_trials_best_score_and_time_left(capsys, small_bi
     assert "search" in shown and "trials=" in shown and "best roc_auc=" in shown and "s left" in shown
     automl.fit(X, y, learners=["linear"], time_budget=2, verbose=0, remember=False)
     assert capsys.readouterr().err == ""
+
+
+def test_when_the_final_fit_fails_the_best_configuration_that_refits_quickly_serves_not_a_constant():
+    """A final fit that failed (or did not finish) used to leave a constant predictor: the mean, on a dataset where
+    other configurations had scored well."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(600, 20)), columns=[f"x{i}" for i in range(20)])
+    y = (X["x0"] + 0.3 * X["x1"] > 0).astype(int)  # linear: the logistic regression wins, the neighbours trail
+    searchspaces.register_learner(fails_on_all_rows_learner(rows=550), replace=True)  # folds have fewer rows
+    try:
+        model = automl.fit(X, y, learners=["fails_on_all_rows", "knn"], n_trials=6, time_budget=None,
+                           ensemble_size=1, warm_start=False, remember=False, verbose=0)
+    finally:
+        searchspaces.unregister_learner("fails_on_all_rows")
+    assert model.best_config_.learner == "fails_on_all_rows"
+    assert [m.config.learner for m in model.members_] == ["knn"]
+    assert "knn fitted instead" in model.summary.refit_note
+    assert model.score(X, y) > 0.9  # ROC AUC: a real model, not the class prior
