@@ -139,20 +139,23 @@ def _pretrain(network, seconds: float, seed: int) -> None:
         optimizer.step()
 
 
-def sinusoid_jobs(seconds: float) -> list[Job]:
-    methods = [*GRADIENT, "pretrained", "random"]
+def sinusoid_jobs(seconds: float, methods: Sequence[str] | None = None) -> list[Job]:
+    methods = methods or [*GRADIENT, "pretrained", "random"]
     return [Job("sinusoid", m, k, 0, seconds if m != "random" else 0.0, "") for k in SHOTS for m in methods]
 
 
 def sinusoid_report(table: pd.DataFrame) -> str:
     lines = ["| method | K | MSE, 1 step | MSE, 10 steps | published, 1 step | meta-training s |", "|---|---|---|---|---|---|"]
-    for (method, shots), row in table.set_index(["method", "shots"]).sort_index(level=1, sort_remaining=False).iterrows():
-        published = PUBLISHED_SINUSOID.get(method, {}).get(shots)
-        lines.append(f"| {method} | {shots} | {row.mse_1:.3f} ± {row.ci_1:.3f} | {row.mse_10:.3f} ± {row.ci_10:.3f} | "
+    order = {m: i for i, m in enumerate([*GRADIENT, "pretrained", "random"])}
+    table = table.sort_values(["shots", "method", "seconds"], key=lambda c: c.map(order) if c.name == "method" else c)
+    for _, row in table.iterrows():
+        published = PUBLISHED_SINUSOID.get(row.method, {}).get(row.shots)
+        lines.append(f"| {row.method} | {row.shots} | {row.mse_1:.3f} ± {row.ci_1:.3f} | {row.mse_10:.3f} ± {row.ci_10:.3f} | "
                      f"{published if published is not None else ''} | {row.train_seconds:.0f} |")
     targets = []
+    longest = table.sort_values("seconds").groupby(["shots", "method"]).tail(1)  # each method's longest training
     for shots in SHOTS:
-        by = table[table["shots"] == shots].set_index("method")
+        by = longest[longest["shots"] == shots].set_index("method")
         if "metasgd" in by.index:
             goal = 0.8 * PUBLISHED_SINUSOID["metasgd"][shots]
             targets.append(f"- K = {shots}: Meta-SGD {by.loc['metasgd', 'mse_1']:.3f} after one step against the target "
@@ -264,7 +267,7 @@ def friedman_compare_job(job: Job) -> dict:
     rest = np.setdiff1d(np.arange(len(X)), chosen)
     fits: dict[str, Callable[[], np.ndarray]] = {
         "meta_mlp": lambda: automl.load(meta_path).adapt(X[chosen], y[chosen], int(steps)).predict(X[rest]),
-        "mlp_random_init": lambda: MLPRegressor((40, 40), max_iter=2000, random_state=job.seed).fit(X[chosen], y[chosen]).predict(X[rest]),
+        "mlp_random_init": lambda: MLPRegressor(hidden_layer_sizes=(40, 40), max_iter=2000, random_state=job.seed).fit(X[chosen], y[chosen]).predict(X[rest]),
         "hgb_default": lambda: HistGradientBoostingRegressor(random_state=job.seed).fit(X[chosen], y[chosen]).predict(X[rest]),
         "rf_default": lambda: RandomForestRegressor(random_state=job.seed, n_jobs=1).fit(X[chosen], y[chosen]).predict(X[rest]),
         "automl_10s": lambda: automl.fit(pd.DataFrame(X[chosen]), y[chosen], task="regression", time_budget=10,
@@ -304,8 +307,8 @@ def friedman_report(meta_rows: pd.DataFrame, table: pd.DataFrame) -> str:
 def run_jobs(jobs: Sequence[Job], work: Callable[[Job], dict], csv: Path, parallel: int) -> pd.DataFrame:
     """Run the jobs not yet in ``csv`` (appending each row as it finishes); all rows."""
     done = pd.read_csv(csv) if csv.exists() else pd.DataFrame()
-    seen = {tuple(r) for r in done[["method", "shots", "ways", "seed"]].itertuples(index=False)} if len(done) else set()
-    todo = [j for j in jobs if (j.method, j.shots, j.ways, j.seed) not in seen]
+    seen = {tuple(r) for r in done[["method", "shots", "ways", "seed", "seconds"]].itertuples(index=False)} if len(done) else set()
+    todo = [j for j in jobs if (j.method, j.shots, j.ways, j.seed, j.seconds) not in seen]
     print(f"{len(todo)} of {len(jobs)} runs to do ({csv.name})", flush=True)
     with ProcessPoolExecutor(max_workers=parallel, mp_context=multiprocessing.get_context("spawn")) as pool:
         for row in pool.map(work, todo):
@@ -346,10 +349,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", default="../shared/datasets/omniglot", help="the Omniglot folder, or the PMLB folder")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--methods", nargs="+", help="sinusoid: only these methods (rows of another --time are kept)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.part == "sinusoid":
-        table = run_jobs(sinusoid_jobs(args.time), sinusoid_job, args.out / "sinusoid.csv", args.jobs)
+        run_jobs(sinusoid_jobs(args.time, args.methods), sinusoid_job, args.out / "sinusoid.csv", args.jobs)
+        table = pd.read_csv(args.out / "sinusoid.csv")
         (args.out / "sinusoid.md").write_text(sinusoid_report(table) + "\n")
         plot_sinusoid(table, args.out)
     elif args.part == "omniglot":
@@ -372,7 +377,7 @@ def run_friedman(args: argparse.Namespace) -> None:
     compare = []
     for k, part in meta_rows.groupby("shots"):
         best = part.loc[part[steps_columns].min(axis=1).idxmin()]
-        steps = STEP_CHOICES[int(np.argmin(best[steps_columns].to_numpy(float)))]
+        steps = STEP_CHOICES[int(np.nanargmin(best[steps_columns].to_numpy(float)))]  # a diverged count is NaN
         compare += [Job("friedman", str(best["method"]), int(k), 0, 0.0, f"{name}|{steps}|{best['model']}", seed)
                     for name in FRIEDMAN_TEST for seed in range(FRIEDMAN_REPEATS)]
     os.environ["FRIEDMAN_DATA"] = data

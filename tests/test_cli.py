@@ -8,6 +8,7 @@ import subprocess
 import sys
 import zipfile
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -89,3 +90,19 @@ def test_meta_evaluate_scores_the_official_one_shot_runs(tmp_path, capsys):
     assert main(["meta", "evaluate", str(meta_file), "--omniglot-runs", str(tmp_path / "all_runs.zip")]) == 0
     out = capsys.readouterr().out
     assert re.search(r"official 20-way one-shot runs: error [\d.]+ % \(\d+ of 4 test drawings wrong\)", out), out
+
+
+def test_meta_fit_on_a_folder_of_tables_each_a_task(tmp_path, capsys):
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    (tmp_path / "sites").mkdir()
+    for site in range(4):
+        X = rng.normal(size=(60, 3))
+        frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(y=X @ rng.normal(size=3))
+        frame.to_csv(tmp_path / "sites" / f"site{site}.csv", index=False)
+    meta_file = tmp_path / "sites.pkl"
+    assert main(["meta", "fit", str(tmp_path / "sites"), "--target", "y", "--shots", "10", "--time", "2",
+                 "--out", str(meta_file), "-q"]) == 0
+    assert main(["meta", "evaluate", str(meta_file), str(tmp_path / "sites" / "site0.csv"),
+                 str(tmp_path / "sites" / "site1.csv"), "--target", "y", "--shots", "10", "--episodes", "10"]) == 0
+    assert "mse" in capsys.readouterr().out
