@@ -36,7 +36,11 @@ VALIDATION_SHARE = 0.2  # ... so that five checkpoints take at most this share o
 CHECKPOINTS = 20  # checkpoints over the budget ...
 VALIDATION_COST_RATIO = 5  # ... or fewer: at least this many times a checkpoint's cost passes between two
 EMBEDDING = 64  # the size of a Prototypical Network's embedding (its network's last layer)
-DEFAULT_INNER_LR = {"maml": 0.01, "fomaml": 0.01, "metasgd": 0.01, "anil": 0.1, "reptile": 0.02, "protonet": 0.0}
+DEFAULT_INNER_LR = {  # by task: the papers' sinusoid rates, and their Omniglot rates (a step of 0.01 barely moves a
+    # classifier's head, so its adapted predictions stay those of the shared initialization: chance on new classes)
+    REGRESSION: {"maml": 0.01, "fomaml": 0.01, "metasgd": 0.01, "anil": 0.1, "reptile": 0.02, "protonet": 0.0},
+    CLASSIFICATION: {"maml": 0.4, "fomaml": 0.4, "metasgd": 0.1, "anil": 0.4, "reptile": 0.1, "protonet": 0.0},
+}
 DEFAULT_OUTER_LR = {"reptile": 0.5}
 DEFAULT_INNER_STEPS = {"reptile": 5, "protonet": 0}
 DEFAULT_SHAPE = {"mlp": (40, 2), "cnn": (64, 4)}  # (width, depth): the MAML papers' 40-40 MLP and 4-block CNN
@@ -58,11 +62,12 @@ class MetaSettings:
     depth: int
 
     @classmethod
-    def defaults(cls, algorithm: str, model: str | nn.Module, inner_steps: int | None = None) -> MetaSettings:
-        """The papers' settings for ``algorithm`` on ``model``."""
+    def defaults(cls, algorithm: str, model: str | nn.Module, inner_steps: int | None = None,
+                 task: str = REGRESSION) -> MetaSettings:
+        """The papers' settings for ``algorithm`` on ``model``, for a regression or classification series."""
         width, depth = DEFAULT_SHAPE.get(model, (0, 0)) if isinstance(model, str) else (0, 0)
         steps = inner_steps if inner_steps is not None else DEFAULT_INNER_STEPS.get(algorithm, 1)
-        return cls(algorithm, DEFAULT_INNER_LR[algorithm], DEFAULT_OUTER_LR.get(algorithm, 0.001), steps, width, depth)
+        return cls(algorithm, DEFAULT_INNER_LR[task][algorithm], DEFAULT_OUTER_LR.get(algorithm, 0.001), steps, width, depth)
 
 
 def build_network(name: str | nn.Module, input_shape: tuple[int, ...], outputs: int, width: int = 40,
@@ -333,13 +338,13 @@ def meta_fit(series: TaskSeries, *, algorithm: str = "maml", model: str | nn.Mod
             from automl.meta_search import search_settings
 
             meta, interrupted = search_settings(model, build, training, time_budget, backend, bar, seed,
-                                                MetaSettings.defaults(algorithm, model, inner_steps))
+                                                MetaSettings.defaults(algorithm, model, inner_steps, series.task))
             meta.learner.to(chosen_device)  # trials on Ray workers come back on the CPU
             if interrupted:
                 meta.seconds = time.monotonic() - started
                 return meta
         else:
-            meta = build(MetaSettings.defaults(algorithm, model, inner_steps))
+            meta = build(MetaSettings.defaults(algorithm, model, inner_steps, series.task))
         bar.update(max(0.0, min(time.monotonic() - started, time_budget) - bar.n))  # setup and search count too
         left = time_budget - (time.monotonic() - started)
         if left > 0:
