@@ -193,9 +193,9 @@ def omniglot_job(job: Job) -> dict:
     return row
 
 
-def omniglot_jobs(seconds: float, data: str) -> list[Job]:
-    return [Job("omniglot", "protonet", 1, PROTONET_WAYS, seconds, data),
-            *(Job("omniglot", m, 1, 20, seconds, data) for m in GRADIENT)]
+def omniglot_jobs(seconds: float, data: str, methods: Sequence[str] | None = None) -> list[Job]:
+    jobs = [Job("omniglot", "protonet", 1, PROTONET_WAYS, seconds, data), *(Job("omniglot", m, 1, 20, seconds, data) for m in GRADIENT)]
+    return [job for job in jobs if methods is None or job.method in methods]
 
 
 def omniglot_report(table: pd.DataFrame) -> str:
@@ -349,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", default="../shared/datasets/omniglot", help="the Omniglot folder, or the PMLB folder")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--methods", nargs="+", help="sinusoid: only these methods (rows of another --time are kept)")
+    parser.add_argument("--methods", nargs="+", help="sinusoid, omniglot: only these methods (rows of another --time are kept)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.part == "sinusoid":
@@ -358,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         (args.out / "sinusoid.md").write_text(sinusoid_report(table) + "\n")
         plot_sinusoid(table, args.out)
     elif args.part == "omniglot":
-        table = run_jobs(omniglot_jobs(args.time, args.data), omniglot_job, args.out / "omniglot.csv", args.jobs)
+        table = run_jobs(omniglot_jobs(args.time, args.data, args.methods), omniglot_job, args.out / "omniglot.csv", args.jobs)
         (args.out / "omniglot.md").write_text(omniglot_report(table) + "\n")
     else:
         run_friedman(args)
