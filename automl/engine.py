@@ -554,14 +554,19 @@ def _quickest(results: list[TrialResult], tried: list[TrialResult], evaluator: E
     others = [r for r in ranked_results(results, evaluator.metric) if all(r.config != t.config for t in tried)]
     if not others:
         return None
-    allowance = max(FIRST_FIT_FLOOR, FALLBACK_SHARE * (budget.time_budget or float("inf")))
+    allowance = _fallback_seconds(budget)
     return next((r for r in others if scale.refit_seconds(r) <= allowance), min(others, key=scale.refit_seconds))
+
+
+def _fallback_seconds(budget: Budget) -> float:
+    """The time a fallback configuration may take once the final model's members failed."""
+    return max(FIRST_FIT_FLOOR, FALLBACK_SHARE * (budget.time_budget or float("inf")))
 
 
 def _fit_quickest(pool: WorkerPool, evaluator: Evaluator, quick: TrialResult, budget: Budget,
                   error: str) -> tuple[Ensemble | None, str]:
     """``quick`` fitted in the little time granted after the members failed (on a sample if need be), and a note."""
-    allowance = max(FIRST_FIT_FLOOR, FALLBACK_SHARE * (budget.time_budget or float("inf")))
+    allowance = _fallback_seconds(budget)
     rows = RefitScale.of(evaluator).rows_within(quick, 0.8 * allowance) if budget.time_budget else None
     rows = None if rows is None or rows >= len(evaluator.y) else max(rows, MIN_REFIT_ROWS)
     pipeline, second = _refit(pool, evaluator, quick.config, time.monotonic() + allowance, rows)
