@@ -145,6 +145,8 @@ def _fit(args: argparse.Namespace) -> None:
 
     import automl
     from automl.data import load_dataset
+    from automl.engine import fit_with_options
+    from automl.options import FitOptions
 
     dataset = load_dataset(args.data, target=args.target, task=args.task)
     X, y = dataset.X, dataset.y
@@ -155,12 +157,14 @@ def _fit(args: argparse.Namespace) -> None:
         stratify = y if dataset.kind == "classification" and y.value_counts().min() >= 2 else None
         X, X_test, y, y_test = train_test_split(X, y, test_size=args.test_size, random_state=args.seed, stratify=stratify)
         test = (X_test, y_test)
-    model = automl.fit(
-        X, y, task=dataset.kind, metric=args.metric, time_budget=args.time, n_trials=args.trials,
+    options = FitOptions.build(
+        task=dataset.kind, metric=args.metric, time_budget=args.time, n_trials=args.trials,
         learners=args.learners, space=args.space, storage=args.storage, study_name=args.study,
         n_jobs=args.jobs, backend=args.backend, address=args.address, max_concurrent=args.max_concurrent,
-        ensemble_size=args.ensemble, meta_init=args.meta_init, seed=args.seed, verbose=0 if args.quiet else args.verbose,
+        ensemble_size=args.ensemble, meta_init=args.meta_init, seed=args.seed, report=getattr(args, "report", None),
+        verbose=0 if args.quiet else args.verbose,
     )
+    model = fit_with_options(X, y, options)
     print(f"\n{model}\n")
     _print_leaderboard(model.leaderboard())
     if test is not None:
@@ -274,6 +278,24 @@ def _kb(args: argparse.Namespace) -> None:
         raise SystemExit("automl kb: choose one of info, build, import-openml, export, merge (see automl kb --help)")
 
 
+def _bench(argv: list[str]) -> int:
+    """``automl bench``: the peer benchmark of a checkout of this project (it is not installed with the package)."""
+    import importlib
+    import importlib.util
+
+    checkout = Path(__file__).resolve().parents[1]
+    if not (checkout / "benchmarks" / "peers.py").exists():
+        print("automl bench: error: the benchmarks ship with the source, not the package: clone the repository "
+              "and run 'automl bench' (or python -m benchmarks.peers) from its root", file=sys.stderr)
+        return 2
+    spec = importlib.util.find_spec("benchmarks")
+    if spec is None or Path(spec.origin or "").resolve().parent != checkout / "benchmarks":
+        sys.path.insert(0, str(checkout))  # this checkout's benchmarks, not another project's package of that name
+        sys.modules.pop("benchmarks", None)
+    importlib.import_module("benchmarks.peers").main(argv)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``automl`` console script."""
     from automl.errors import AutoMLError
@@ -284,10 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
-        from benchmarks import peers
-
-        peers.main(argv[1:])
-        return 0
+        return _bench(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     handlers = {"fit": _fit, "worker": _worker, "predict": _predict, "info": _info, "kb": _kb, "meta": cli_meta.run}

@@ -21,7 +21,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from automl.engine import fit as engine_fit
+from automl.engine import fit_with_options
+from automl.options import FitOptions
 
 
 class _AutoMLEstimator(BaseEstimator):
@@ -77,7 +78,7 @@ class _AutoMLEstimator(BaseEstimator):
         """Search and refit on ``(X, y)``; returns ``self``."""
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
-        self.model_ = engine_fit(X, y, task=self._task, **self.get_params())
+        self.model_ = fit_with_options(X, y, FitOptions.build(task=self._task, **self.get_params()))
         self.n_features_in_ = len(self.model_.schema.names)
         if isinstance(X, pd.DataFrame):
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)

@@ -26,6 +26,7 @@ from automl.evaluation import TrialResult
 from automl.leaderboard import make_leaderboard
 from automl.metrics import get_metric
 from automl.task import TaskInfo
+from automl.warm import WarmStart
 from searchspaces import Config
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,14 @@ FILE_VERSION = 3  # 3: the Ensemble is weighted; 2: equal weights; 1: a single p
 
 @dataclass
 class SearchSummary:
-    """How the search went, for reports and ``automl info``."""
+    """How the search went, for reports and ``automl info``.
+
+    ``seconds`` is the whole call; of it, ``prepare_seconds`` went to reading
+    the data, meta-features and the warm start, ``search_seconds`` to the
+    search and ``final_seconds`` to fitting the final model (the rest is
+    overhead). ``warm_start`` holds what meta-knowledge suggested and where it
+    came from (None for a cold start).
+    """
 
     backend: str
     n_trials: int
@@ -46,6 +54,11 @@ class SearchSummary:
     refit_rows: int = 0
     refit_note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    time_budget: float | None = None
+    prepare_seconds: float = 0.0
+    search_seconds: float = 0.0
+    final_seconds: float = 0.0
+    warm_start: WarmStart | None = None
 
 
 class AutoModel:

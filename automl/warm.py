@@ -18,11 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from automl.warm_knowledge import HISTORY_ROWS, PreparedKnowledge, prepared_knowledge
 from metaknowledge.cost import CostModel
 from metaknowledge.histories import KINDS
 from metaknowledge.lr_prior import NEURAL_LEARNERS, RATE
-from metaknowledge.warmstart import Suggestion, led_by, priors
+from metaknowledge.warmstart import NearestDatasets, Suggestion, led_by, priors
 from searchspaces import Config, Learner, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,20 @@ class TrialShape:
         return self.training_share / HISTORY_TRAINING_SHARE
 
 
+@dataclass(frozen=True)
+class Neighbour:
+    """A known dataset near the new one, and what its history says of the suggestions.
+
+    ``distance`` is measured in robustly scaled meta-features (0: identical);
+    ``scores`` holds the suggestions it has a history for, with their
+    normalised score on it (1: its best known configuration), best first.
+    """
+
+    name: str
+    distance: float
+    scores: tuple[tuple[Config, float], ...] = ()
+
+
 @dataclass
 class WarmStart:
     """The suggestions to evaluate first, the priors to search under next, and what it cost.
@@ -78,6 +94,7 @@ class WarmStart:
     method: str = ""
     trusted: bool = True
     extrapolating: bool = False
+    neighbours: list[Neighbour] = field(default_factory=list)  # where the suggestions came from
 
 
 def initial_count(time_budget: float | None, n_trials: int | None) -> int:
@@ -132,7 +149,25 @@ def plan_warm_start(
     learned = priors(regions[:PRIOR_SUGGESTIONS], kind) if trusted else {}
     suggestions = _centre_learning_rates(suggestions, learned, meta_features, learners, knowledge, k)
     extrapolating = trial_shape is not None and trial_shape.rows > EXTRAPOLATION_FACTOR * HISTORY_ROWS
-    return WarmStart(suggestions, learned, time.perf_counter() - started, method, trusted, extrapolating)
+    found = _neighbours(knowledge, learners, meta_features, task_type, suggestions)
+    return WarmStart(suggestions, learned, time.perf_counter() - started, method, trusted, extrapolating, found)
+
+
+def _neighbours(knowledge: PreparedKnowledge, learners: Mapping[str, Learner], meta_features: Mapping[str, float],
+                task_type: str, suggestions: list[Suggestion], per_neighbour: int = 3) -> list[Neighbour]:
+    """The nearest known datasets, each with the suggestions it knows, scored on it: the warm start's provenance."""
+    starter = knowledge.starter(NearestDatasets.name, learners)
+    history = starter.histories.get(KINDS.get(task_type, "classification"))
+    if history is None or not isinstance(starter, NearestDatasets):
+        return []
+    found = []
+    for name, distance in starter.neighbours(meta_features, task_type):
+        row = history.normalised.loc[name]
+        scored = [(s.config, float(row[s.config.key()])) for s in suggestions
+                  if s.config.key() in row.index and np.isfinite(row[s.config.key()])]
+        scored.sort(key=lambda item: -item[1])
+        found.append(Neighbour(name, distance, tuple(scored[:per_neighbour])))
+    return found
 
 
 def _affordable(

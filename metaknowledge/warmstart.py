@@ -145,15 +145,23 @@ class NearestDatasets(WarmStarter):
     def __init__(self, n_neighbors: int = 8):
         self.n_neighbors = n_neighbors
 
-    def _scores(self, meta_features, task_type, pool):
-        history = self.histories[KINDS[task_type]]
-        tasks = [t for t in history.normalised.index if t in self.meta.index]
+    def neighbours(self, meta_features: Mapping[str, float], task_type: str) -> list[tuple[str, float]]:
+        """The known tasks nearest to ``meta_features`` (in scaled meta-feature space), nearest first, with distances."""
+        history = self.histories.get(KINDS[task_type])
+        tasks = [] if history is None else [t for t in history.normalised.index if t in self.meta.index]
         if not tasks:
-            return np.full(len(pool), np.nan)
+            return []
         distance = np.sqrt(((self.meta.loc[tasks].to_numpy() - self._query(meta_features)) ** 2).sum(axis=1))
         nearest = np.argsort(distance)[: self.n_neighbors]
-        weights = 1.0 / (distance[nearest] + 1e-3)
-        matrix = history.normalised.loc[[tasks[i] for i in nearest]]
+        return [(str(tasks[i]), float(distance[i])) for i in nearest]
+
+    def _scores(self, meta_features, task_type, pool):
+        history = self.histories[KINDS[task_type]]
+        found = self.neighbours(meta_features, task_type)
+        if not found:
+            return np.full(len(pool), np.nan)
+        weights = 1.0 / (np.array([d for _, d in found]) + 1e-3)
+        matrix = history.normalised.loc[[name for name, _ in found]]
         columns = [c.key() for c in pool]
         values = matrix.reindex(columns=columns).to_numpy()
         known = np.isfinite(values)

@@ -160,7 +160,7 @@ def test_resumed_trials_without_predictions_average_the_best_with_its_equals(sma
                        verbose=0)
     for result in model.results:
         result.predictions = None
-    from automl.engine import _members
+    from automl.final_model import _members
 
     members = _members(model.results, model.best, _evaluator_of(X, y), Budget(None), 3)
     assert len(members) == 3 and all(weight == pytest.approx(1 / 3) for _, weight in members)
@@ -170,9 +170,10 @@ def _evaluator_of(X, y):
     from automl.data import load_dataset
     from automl.engine import _make_evaluator
     from automl.metrics import get_metric as metric_of
+    from automl.options import FitOptions
 
     dataset = load_dataset(X, y)
-    return _make_evaluator(dataset, metric_of(None, dataset.task), ["twin"], None, "auto", None, None, 0)
+    return _make_evaluator(dataset, metric_of(None, dataset.task), FitOptions(learners=["twin"], time_budget=None, n_trials=1))
 
 
 def test_bad_ensemble_sizes_are_rejected(small_binary):
@@ -221,7 +222,7 @@ def test_the_search_reserves_time_for_the_members_but_keeps_most_for_itself():
 def test_a_kernel_svm_gets_more_time_and_fewer_rows_for_its_final_fit_than_a_forest():
     """Kernel SVMs train in about quadratic time: scaling their fold time linearly left too little time for
     the final fit, which then timed out and fell back to a constant predictor."""
-    from automl import engine
+    from automl import final_model
     from automl.backends.driver import RefitScale
     from automl.data import load_dataset
     from automl.evaluation import OK, Evaluator, Resampling, TrialResult
@@ -238,15 +239,15 @@ def test_a_kernel_svm_gets_more_time_and_fewer_rows_for_its_final_fit_than_a_for
     assert scale.refit_seconds(forest) == pytest.approx(1.0 * 1.5 * 1.3)
     assert scale.refit_seconds(svm) == pytest.approx(1.0 * 1.5**2 * 1.3)
     budget = Budget(10.0, started=time.monotonic() - 8.0)  # 2 s left: room for a 1.5-times fit, not a 2.25-times one
-    assert engine._refit_rows(evaluator, forest, budget)[0] is None  # all rows
-    rows = engine._refit_rows(evaluator, svm, budget)[0]
+    assert final_model._refit_rows(evaluator, forest, budget)[0] is None  # all rows
+    rows = final_model._refit_rows(evaluator, svm, budget)[0]
     assert rows is not None and 2000 < rows < 3000
 
 
 def test_an_incumbent_found_too_late_to_fit_gives_way_to_the_best_that_fits_in_time():
     """A costly configuration that wins in the search's last second cannot be fitted in the time left; fitted
     on a few hundred rows (or timing out into a constant predictor) it would lose to the runner-up."""
-    from automl import engine
+    from automl import final_model
     from automl.data import load_dataset
     from automl.evaluation import OK, Evaluator, Resampling, TrialResult
     from automl.metrics import get_metric
@@ -261,11 +262,11 @@ def test_an_incumbent_found_too_late_to_fit_gives_way_to_the_best_that_fits_in_t
     worse = TrialResult(Config("linear", {"alpha": 10.0}), OK, 1.2, fit_seconds=0.3)
     results = [worse, earlier, late]
     budget = Budget(30.0, started=time.monotonic() - 29.0)  # a second left
-    rows = engine._refit_rows(evaluator, late, budget)[0]
-    assert engine._late_incumbent(results, late, rows, evaluator, budget) is earlier
+    rows = final_model._refit_rows(evaluator, late, budget)[0]
+    assert final_model._late_incumbent(results, late, rows, evaluator, budget) is earlier
     plenty = Budget(30.0, started=time.monotonic() - 5.0)
-    rows = engine._refit_rows(evaluator, late, plenty)[0]
-    assert engine._late_incumbent(results, late, rows, evaluator, plenty) is None  # it fits: the best stays
+    rows = final_model._refit_rows(evaluator, late, plenty)[0]
+    assert final_model._late_incumbent(results, late, rows, evaluator, plenty) is None  # it fits: the best stays
 
 
 def test_log_loss_models_mix_in_the_class_prior_as_much_as_their_out_of_fold_mistakes_ask():

@@ -33,11 +33,12 @@ def test_resampling_choice_depends_on_size():
 
 def test_a_small_budget_on_large_data_holds_out_on_its_sample_instead_of_cross_validating():
     from automl import engine
+    from automl.options import FitOptions
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(30_000, 3)), rng.normal(size=30_000)
     dataset, metric = load_dataset(X, y), get_metric(None, "regression")
-    evaluators = {budget: engine._make_evaluator(dataset, metric, ["linear"], None, "auto", None, budget, 0) for budget in (10, 60)}
+    evaluators = {budget: engine._make_evaluator(dataset, metric, FitOptions(learners=["linear"], time_budget=budget)) for budget in (10, 60)}
     # 10 s searches a 20,000-row sample, 60 s all 30,000 rows; both hold out, so each trial fits once
     assert [len(e.rows) for e in evaluators.values()] == [20_000, 30_000]
     assert all(len(e.splits) == 1 and e.resampling.kind == "holdout" for e in evaluators.values())

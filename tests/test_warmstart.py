@@ -144,6 +144,7 @@ def test_warm_start_changes_which_configurations_run_first(tmp_path, small_binar
     import automl
     from automl import engine
     from automl import warm as warm_module
+    from automl.options import FitOptions
 
     X, y = small_binary
     meta = engine.describe(automl.data.load_dataset(X, y))
@@ -177,7 +178,8 @@ def test_warm_start_changes_which_configurations_run_first(tmp_path, small_binar
     assert cold_first["learner"].iloc[2] == "random_forest"
     # ... and searches next where this dataset's nearest neighbours did best, linear models among them.
     plan = warm_module.plan_warm_start(meta, "binary", engine._make_evaluator(
-        automl.data.load_dataset(X, y), automl.metrics.get_metric(None, "binary"), None, None, "auto", None, None, 0).learners, 2, kb)
+        automl.data.load_dataset(X, y), automl.metrics.get_metric(None, "binary"),
+        FitOptions(space="default", time_budget=None, n_trials=1)).learners, 2, kb)
     assert "linear" in plan.priors and [s.method for s in plan.suggestions] == [
         warm_module.ZERO_SHOT_METHOD, warm_module.DEFAULT_METHODS["classification"]]
 
