@@ -21,7 +21,8 @@ from automl.data import Dataset, load_dataset
 from automl.ensemble import Ensemble
 from automl.errors import ConfigError, SearchFailed
 from automl.evaluation import OK, Evaluator, TrialResult, choose_resampling
-from automl.final_model import constant_pipeline, fit_final_model
+from automl.final_model import constant_pipeline, fit_final_model, trim_to_limits
+from automl.footprint import Limits
 from automl.metrics import Metric, get_metric
 from automl.model import AutoModel, SearchSummary
 from automl.options import FitOptions
@@ -66,6 +67,8 @@ def fit(
     seed: int = 0,
     warm_start: bool | int = True,
     ensemble_size: int = 5,
+    max_predict_ms: float | None = None,
+    max_model_mb: float | None = None,
     remember: bool = True,
     kb: str | None = None,
     meta_init: Any = None,
@@ -117,6 +120,15 @@ def fit(
     out-of-fold predictions among those whose fits on all rows end within the
     budget, and refitted on all rows (see :mod:`automl.ensemble`).
 
+    Serving limits: ``max_predict_ms`` (the latency of ``predict`` on one
+    row, median of repeated calls) and ``max_model_mb`` (the model's pickled
+    size) bound the final model: each trial's latency and size are measured
+    on its first fold's model (leaderboard columns ``predict_ms``,
+    ``model_mb``), trials beyond the limits are not chosen, the ensemble's
+    members together stay within them, and the fitted model is measured and
+    trimmed until it is. When no configuration found meets them, a
+    ``ConfigError`` names the fastest and the smallest.
+
     Write-back: unless ``remember=False``, the dataset's
     meta-features and the trials are appended to the user's knowledge base
     (``kb``, else ``$AUTOML_KB``, else the user cache directory), which is read
@@ -139,7 +151,8 @@ def fit(
         n_trials=n_trials, trial_time_limit=trial_time_limit, memory_limit=memory_limit, backend=backend,
         n_jobs=n_jobs, address=address, resources_per_trial=resources_per_trial, max_concurrent=max_concurrent,
         storage=storage, study_name=study_name, sampler=sampler, pruner=pruner, seed=seed, warm_start=warm_start,
-        remember=remember, kb=kb, meta_init=meta_init, ensemble_size=ensemble_size, report=report, verbose=verbose,
+        remember=remember, kb=kb, meta_init=meta_init, ensemble_size=ensemble_size, max_predict_ms=max_predict_ms,
+        max_model_mb=max_model_mb, report=report, verbose=verbose,
     )
     return fit_with_options(data, y, options)
 
@@ -201,7 +214,7 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
         if search_backend.interrupted:
             log.warning("search interrupted after %d trials: fitting the best so far (run again with the same storage to resume)",
                         len(results))
-        final_model = fit_final_model(evaluator, results, budget, options.memory_limit, options.ensemble_size)
+        final_model = fit_final_model(evaluator, results, budget, options.memory_limit, options.ensemble_size, options.limits)
         summary = SearchSummary(
             backend=search_backend.name,
             n_trials=len(results),
@@ -216,6 +229,8 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
             warm_start=warm,
         )
         model = AutoModel(final_model.ensemble, dataset.schema, dataset.task_info(metric.name), results, final_model.best, summary)
+        if options.limits.any:
+            _serve_within(model, options.limits, dataset.X.iloc[:1])
         if options.report:
             from automl.report import write_report
 
@@ -429,6 +444,16 @@ def _search(backend: Backend, plan: SearchPlan, evaluator: Evaluator, budget: Bu
     finally:
         progress.close()
 
+
+
+def _serve_within(model: AutoModel, limits: Limits, row: Any) -> None:
+    """Trim ``model``'s members until predicting ``row`` through it is within ``limits``; record its latency and size."""
+
+    def predict_row(ensemble: Ensemble) -> Any:
+        model.ensemble = ensemble
+        return model.predict(row)
+
+    model.ensemble, model.summary.predict_ms, model.summary.model_mb = trim_to_limits(model.ensemble, predict_row, limits)
 
 
 def _prime_imports(evaluator: Evaluator) -> None:

@@ -24,7 +24,7 @@ one standard error of it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,32 +68,46 @@ def selection_pool(results: list[TrialResult], metric: Metric, size: int = SELEC
     return pool
 
 
+@dataclass(frozen=True)
+class Allowance:
+    """A resource the chosen members share: each member's ``cost``, and the most they may cost together.
+
+    The seconds to fit each on all rows within the time left; the milliseconds
+    each adds to a prediction within ``max_predict_ms``; its megabytes within
+    ``max_model_mb``.
+    """
+
+    cost: Callable[[TrialResult], float]
+    limit: float
+
+
 def select_ensemble(
     results: list[TrialResult],
     y: np.ndarray,
     metric: Metric,
     max_members: int,
-    cost: Callable[[TrialResult], float] | None = None,
-    allowance: float = float("inf"),
+    allowances: Sequence[Allowance] = (),
     rounds: int = SELECTION_ROUNDS,
     seconds: float = float("inf"),
 ) -> list[tuple[TrialResult, float]]:
     """Greedy forward selection with replacement; the chosen trials and their weights, heaviest first.
 
     ``y``: the encoded target on the rows the predictions cover. At most
-    ``max_members`` distinct trials are chosen, and their ``cost`` (seconds to
-    fit each on all rows) together stays within ``allowance``. Selection stops
-    early after ``seconds`` (keeping its best prefix so far). Empty when no
-    trial has predictions or none is affordable.
+    ``max_members`` distinct trials are chosen, and their costs together stay
+    within each of the ``allowances``. Selection stops early after ``seconds``
+    (keeping its best prefix so far). Empty when no trial has predictions or
+    none is affordable.
     """
     stop_at = time.monotonic() + seconds
-    pool = [r for r in selection_pool(results, metric) if cost is None or cost(r) <= allowance]
+    limits = np.array([allowance.limit for allowance in allowances])
+    pool = [r for r in selection_pool(results, metric)
+            if all(allowance.cost(r) <= allowance.limit for allowance in allowances)]
     if not pool or max_members < 1:
         return []
     stacked = np.stack([np.asarray(r.predictions, dtype=float) for r in pool])
     if metric.kind == "regression":
         stacked = stacked[..., 0]
-    costs = np.array([cost(r) if cost is not None else 0.0 for r in pool])
+    costs = np.array([[allowance.cost(r) for allowance in allowances] for r in pool]).reshape(len(pool), len(allowances))
     counts = np.zeros(len(pool), dtype=int)
     total = np.zeros(stacked.shape[1:])
     history: list[tuple[float, np.ndarray]] = []
@@ -101,7 +115,7 @@ def select_ensemble(
         if step > 1 and time.monotonic() > stop_at:
             break
         chosen = counts > 0
-        affordable = costs + costs[chosen].sum() <= allowance
+        affordable = (costs + costs[chosen].sum(axis=0) <= limits).all(axis=1)
         eligible = chosen | (affordable & (chosen.sum() < max_members))
         losses = np.full(len(pool), np.inf)
         for index in np.flatnonzero(eligible):
@@ -220,6 +234,17 @@ class Ensemble:
 
     def __len__(self) -> int:
         return len(self.pipelines)
+
+    def without(self, index: int) -> Ensemble:
+        """This ensemble less its ``index``-th member (the others' weights grow in proportion)."""
+        if len(self) < 2:
+            raise ValueError("an ensemble keeps at least one member")
+        keep = [i for i in range(len(self)) if i != index]
+        weights = list(self._shares())
+        smaller = Ensemble([self.pipelines[i] for i in keep], [self.configs[i] for i in keep], [weights[i] for i in keep])
+        if self.prior is not None:
+            smaller.mix_prior(self.prior, self.prior_share)
+        return smaller
 
     @property
     def members(self) -> list[Member]:

@@ -16,6 +16,7 @@ learner are always compared at equal cost.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import traceback
 import warnings
@@ -29,6 +30,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
 from automl.data import Dataset
+from automl.footprint import latency_ms, serialized_mb
 from automl.metrics import Metric
 from automl.preprocessing import make_preprocessor
 from searchspaces import BuildContext, Config, Learner
@@ -63,6 +65,8 @@ class TrialResult:
     node: str = ""  # where it ran (Ray backends)
     gpus: str = ""  # the GPUs it held, if any (Ray backends)
     resumed: bool = False  # loaded from storage, not run by this search
+    predict_ms: float = math.nan  # single-row prediction latency of its first fold's pipeline (automl.footprint)
+    model_mb: float = math.nan  # that pipeline's serialized size
     # Out-of-fold predictions on the evaluator's validation rows (probabilities or values), for ensemble
     # selection; kept in memory only, never stored (see :attr:`Evaluator.validation_rows`).
     predictions: np.ndarray | None = field(default=None, repr=False)
@@ -185,6 +189,7 @@ class Evaluator:
         self.validation_rows = np.unique(np.concatenate([valid for _, valid in self.splits]))
         self._cache: dict[tuple[Any, int], tuple[Any, np.ndarray, np.ndarray, int]] = {}
         self._cache_bytes = 0
+        self._transformer_footprints: dict[tuple[Any, int], tuple[float, float]] = {}
         self.device = "cpu"  # where learners that can use a GPU should train (set by the backend's worker)
 
     def _search_rows(self, max_rows: int | None) -> np.ndarray:
@@ -218,6 +223,23 @@ class Evaluator:
             self._cache[key] = entry
             self._cache_bytes += size
         return entry
+
+    def _footprint(self, learner: Learner, fold: int, model: Any, X_valid: np.ndarray) -> tuple[float, float]:
+        """The single-row latency (ms) and pickled size (MB) of the fold's pipeline: its preprocessing's (measured once) and its model's."""
+        key = (learner.preprocessing, fold)
+        try:
+            if key not in self._transformer_footprints:
+                transformer = self._prepared(learner, fold)[0]
+                row = self.dataset.X.iloc[self.splits[fold][1][:1]]
+                self._transformer_footprints[key] = (latency_ms(lambda: transformer.transform(row)), serialized_mb(transformer))
+            transform_ms, transform_mb = self._transformer_footprints[key]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model_ms = latency_ms(lambda: self.predict(model, X_valid[:1]))
+            return transform_ms + model_ms, transform_mb + serialized_mb(model)
+        except Exception as error:  # a figure we could not measure is unknown, not a failed trial
+            log.debug("footprint of %s not measured: %s", learner.name, error)
+            return math.nan, math.nan
 
     def _context(self, n_rows: int, n_features: int, n_native: int) -> BuildContext:
         return BuildContext(
@@ -288,6 +310,8 @@ class Evaluator:
                         model.fit(X_train, y_train)
                     prediction = self._checked_prediction(model, X_valid)
                 predictions[np.searchsorted(self.validation_rows, valid)] = prediction.reshape(len(valid), width)
+                if fold == 0:
+                    footprint = self._footprint(learner, fold, model, X_valid)
                 values.append(self.metric(y_valid, prediction))
                 if report is not None and not staged:
                     step += 1
@@ -296,7 +320,9 @@ class Evaluator:
             mean = float(np.nanmean(values)) if not np.all(np.isnan(values)) else float("nan")
             if not np.isfinite(mean):
                 raise ValueError(f"the metric {self.metric.name} is undefined on every fold")
-            return TrialResult(config, OK, mean, values, time.perf_counter() - started, predictions=predictions)
+            predict_ms, model_mb = footprint
+            return TrialResult(config, OK, mean, values, time.perf_counter() - started, predictions=predictions,
+                               predict_ms=predict_ms, model_mb=model_mb)
         except Pruned:
             value = float(np.nanmean(values)) if values else None
             return TrialResult(config, PRUNED, value, values, time.perf_counter() - started)

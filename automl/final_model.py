@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import numpy as np
 from sklearn.dummy import DummyClassifier, DummyRegressor
@@ -23,10 +26,12 @@ from sklearn.pipeline import Pipeline
 from automl.backends.driver import RefitScale
 from automl.budget import Budget
 from automl.data import Dataset
-from automl.ensemble import Ensemble, choose_members, prior_mix, select_ensemble
-from automl.errors import SearchFailed
+from automl.ensemble import Allowance, Ensemble, choose_members, prior_mix, select_ensemble
+from automl.errors import ConfigError, SearchFailed
 from automl.evaluation import PRUNED, TIMEOUT, UNVALIDATED, Evaluator, TrialResult
+from automl.footprint import FINAL_REPEATS, NO_LIMITS, Limits, latency_ms, serialized_mb
 from automl.leaderboard import best_result, ranked_results
+from automl.metrics import Metric
 from automl.worker import WorkerPool
 from searchspaces import Config
 
@@ -52,9 +57,15 @@ class FinalModel:
 
 def fit_final_model(
     evaluator: Evaluator, results: list[TrialResult], budget: Budget, memory_limit: float | None, ensemble_size: int,
+    limits: Limits = NO_LIMITS,
 ) -> FinalModel:
-    """The final model of a search over ``results``, fitted within what is left of ``budget`` (see the module docstring)."""
+    """The final model of a search over ``results``, fitted within what is left of ``budget`` (see the module docstring).
+
+    With ``limits``, only trials whose footprint is within them are chosen, and
+    the members together must stay within them (:func:`within_limits`).
+    """
     metric = evaluator.metric
+    results = within_limits(results, limits, metric)
     best = best_result(results, metric)
     if best is None:
         best = _stand_in(results, evaluator, budget)
@@ -73,7 +84,7 @@ def fit_final_model(
     else:
         note = "" if rows is None else f"fitted on a sample of {rows} rows to stay within the budget"
     # the best fitted on all rows can have company; a sample means no time for more
-    chosen = [(lead, 1.0)] if note else _members(results, lead, evaluator, budget, ensemble_size)
+    chosen = [(lead, 1.0)] if note else _members(results, lead, evaluator, budget, ensemble_size, limits)
     with WorkerPool(evaluator, 1, memory_limit) as pool:
         ensemble, error = _fit_members(pool, evaluator, chosen, budget, deadline, rows)
         quick = _quickest(results, [r for r, _ in chosen], evaluator, budget) if ensemble is None else None
@@ -104,23 +115,53 @@ def _stand_in(results: list[TrialResult], evaluator: Evaluator, budget: Budget) 
     return TrialResult(cheapest.low_cost_config(), UNVALIDATED, origin="stand-in")
 
 
+def within_limits(results: list[TrialResult], limits: Limits, metric: Metric) -> list[TrialResult]:
+    """The results the final model may use: every one without limits; else those that failed (for the record) and
+    the successful ones whose footprint is within ``limits``.
+
+    Raises :class:`ConfigError` when trials succeeded but none is within the limits, naming the leanest one found.
+    """
+    if not limits.any:
+        return results
+    kept = [r for r in results if not r.ok or limits.allows(r.predict_ms, r.model_mb)]
+    succeeded = [r for r in results if r.ok]
+    if succeeded and not any(r.ok for r in kept):
+        fastest = min(succeeded, key=lambda r: (np.nan_to_num(r.predict_ms, nan=np.inf), r.model_mb))
+        smallest = min(succeeded, key=lambda r: np.nan_to_num(r.model_mb, nan=np.inf))
+        raise ConfigError(
+            f"no configuration of the {len(succeeded)} that succeeded is within {limits.describe()}: the fastest found, "
+            f"{fastest.config}, predicts a row in {fastest.predict_ms:.3g} ms; the smallest, {smallest.config}, is "
+            f"{smallest.model_mb:.3g} MB. Raise the limits, or search faster learners (learners=[...])."
+        )
+    return kept
+
+
 def _members(
-    results: list[TrialResult], lead: TrialResult, evaluator: Evaluator, budget: Budget, ensemble_size: int
+    results: list[TrialResult], lead: TrialResult, evaluator: Evaluator, budget: Budget, ensemble_size: int,
+    limits: Limits = NO_LIMITS,
 ) -> list[tuple[TrialResult, float]]:
     """The final model's trials and weights: chosen on out-of-fold predictions where the trials kept them.
 
     Ensemble selection admits only trials whose fits on all rows together end
-    within the budget; without predictions (resumed trials), the best is averaged
-    with those within one standard error of it.
+    within the budget, and whose latencies and sizes together are within the
+    ``limits``; without predictions (resumed trials), the best is averaged
+    with those within one standard error of it (the best alone under limits).
     """
     if ensemble_size <= 1:
         return [(lead, 1.0)]
     scale = RefitScale.of(evaluator)
     if lead.predictions is not None:
         remaining = budget.remaining()
+        allowances = [Allowance(scale.refit_seconds, remaining)]
+        if limits.max_predict_ms is not None:
+            allowances.append(Allowance(lambda r: r.predict_ms, limits.max_predict_ms))
+        if limits.max_model_mb is not None:
+            allowances.append(Allowance(lambda r: r.model_mb, limits.max_model_mb))
         chosen = select_ensemble(results, evaluator.validation_target, evaluator.metric, ensemble_size,
-                                 cost=scale.refit_seconds, allowance=remaining, seconds=SELECTION_SHARE * remaining)
+                                 allowances=allowances, seconds=SELECTION_SHARE * remaining)
         return chosen or [(lead, 1.0)]
+    if limits.any:
+        return [(lead, 1.0)]
     members = choose_members(results, evaluator.metric, ensemble_size)
     return [(member, 1.0 / len(members)) for member in members]
 
@@ -267,3 +308,25 @@ def _failure_summary(results: list[TrialResult], budget: Budget) -> str:
     return f"no trial succeeded ({statuses}). First errors: {errors}. Increase time_budget or check the data."
 
 
+def trim_to_limits(ensemble: Ensemble, predict_row: Callable[[Ensemble], Any], limits: Limits) -> tuple[Ensemble, float, float]:
+    """``ensemble`` less its lightest members until the whole prediction path is within ``limits``; its latency and size.
+
+    ``predict_row(ensemble)`` predicts one row the way a user's ``predict``
+    does (checking and typing the row included), which is what is timed; the
+    size is the ensemble's pickle. Raises :class:`ConfigError` when even one
+    member alone breaks the limits.
+    """
+    while True:
+        predict_ms = latency_ms(partial(predict_row, ensemble), FINAL_REPEATS)
+        model_mb = serialized_mb(ensemble)
+        if not limits.any or limits.allows(predict_ms, model_mb):
+            return ensemble, predict_ms, model_mb
+        if len(ensemble) == 1:
+            raise ConfigError(
+                f"the final model ({ensemble.configs[0]}) predicts a row in {predict_ms:.3g} ms and is {model_mb:.3g} MB, "
+                f"beyond {limits.describe()}; its trial measured less, so the rest is the prediction path's own work "
+                "(checking and typing the row): raise the limits"
+            )
+        lightest = int(np.argmin([member.weight for member in ensemble.members]))
+        log.info("left %s out of the final model to stay within %s", ensemble.configs[lightest], limits.describe())
+        ensemble = ensemble.without(lightest)

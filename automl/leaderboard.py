@@ -1,4 +1,9 @@
-"""The leaderboard: every trial of a search as one row, best first."""
+"""The leaderboard: every trial of a search as one row, best first.
+
+``predict_ms`` and ``model_mb`` are the single-row prediction latency and the
+serialized size of the trial's first fold model with its preprocessing
+(:mod:`automl.footprint`): what that configuration costs to serve.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ import pandas as pd
 from automl.evaluation import OK, TrialResult
 from automl.metrics import Metric
 
-COLUMNS = ["rank", "learner", "score", "std", "status", "fit_seconds", "origin", "trial", "finished_at", "params", "error"]
+COLUMNS = ["rank", "learner", "score", "std", "status", "fit_seconds", "predict_ms", "model_mb", "origin", "trial",
+           "finished_at", "params", "error"]
 
 
 def ranked_results(results: list[TrialResult], metric: Metric) -> list[TrialResult]:
@@ -33,6 +39,8 @@ def make_leaderboard(results: list[TrialResult], metric: Metric) -> pd.DataFrame
                 "std": float(np.std(r.fold_values)) if r.status == OK and len(r.fold_values) > 1 else np.nan,
                 "status": r.status,
                 "fit_seconds": round(r.fit_seconds, 3),
+                "predict_ms": round(getattr(r, "predict_ms", np.nan), 3),  # results stored before footprints: unknown
+                "model_mb": round(getattr(r, "model_mb", np.nan), 3),
                 "origin": r.origin,
                 "trial": r.number,
                 "finished_at": round(r.finished_at, 2),

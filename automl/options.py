@@ -24,6 +24,7 @@ from typing import Any
 
 from automl.budget import check_budget
 from automl.errors import ConfigError
+from automl.footprint import Limits
 from searchspaces import Config
 
 
@@ -65,6 +66,8 @@ class FitOptions:
     meta_init: Any = None
     # The final model, and what is written about it
     ensemble_size: int = 5
+    max_predict_ms: float | None = None
+    max_model_mb: float | None = None
     report: str | None = None
     verbose: int = 1
 
@@ -78,6 +81,7 @@ class FitOptions:
         warm = self.warm_start
         if not (warm is None or isinstance(warm, bool) or (isinstance(warm, int) and warm >= 1)):
             raise ConfigError(f"warm_start must be True, False or a positive number of configurations, got {warm!r}")
+        Limits(self.max_predict_ms, self.max_model_mb)  # raises ConfigError for a limit that is not a positive number
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs < 1:
             raise ConfigError(f"n_jobs must be a whole number of at least 1, got {self.n_jobs!r}")
 
@@ -93,6 +97,11 @@ class FitOptions:
     def replace(self, **changes: Any) -> FitOptions:
         """A copy with ``changes`` (checked like the original)."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def limits(self) -> Limits:
+        """The final model's bounds on single-row latency and size."""
+        return Limits(self.max_predict_ms, self.max_model_mb)
 
     @property
     def trial_limit(self) -> float | None:

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 import automl
 import searchspaces
 from automl.budget import Budget
-from automl.ensemble import Ensemble, Member, choose_members, select_ensemble
+from automl.ensemble import Allowance, Ensemble, Member, choose_members, select_ensemble
 from automl.evaluation import OK, TrialResult
 from automl.metrics import get_metric
 from searchspaces import Categorical, Config, Learner, SearchSpace
@@ -108,7 +108,7 @@ def test_selection_respects_the_member_cap_the_time_allowance_and_missing_predic
     trials = [_predicted(f"m{i}", np.full(60, offset), y) for i, offset in enumerate(offsets)]
     assert len(select_ensemble(trials, y, RMSE, max_members=1)) == 1
     pricey = {"m0": 1.0, "m1": 5.0, "m2": 1.0, "m3": 1.0}
-    chosen = select_ensemble(trials, y, RMSE, max_members=5, cost=lambda r: pricey[r.config.learner], allowance=2.5)
+    chosen = select_ensemble(trials, y, RMSE, max_members=5, allowances=[Allowance(lambda r: pricey[r.config.learner], 2.5)])
     assert "m1" not in {r.config.learner for r, _ in chosen} and len(chosen) == 2
     stripped = [TrialResult(t.config, OK, t.value, t.fold_values) for t in trials]
     assert select_ensemble(stripped, y, RMSE, max_members=5) == []
