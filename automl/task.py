@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 TASK_TYPES = ("binary", "multiclass", "regression")
 
 
@@ -29,6 +31,8 @@ class TaskInfo:
     def __post_init__(self) -> None:
         if self.task not in TASK_TYPES:
             raise ValueError(f"task must be one of {TASK_TYPES}, got {self.task!r}")
+        # plain Python labels, so that messages and `automl info` print 0, not np.int64(0)
+        object.__setattr__(self, "classes", tuple(plain_label(c) for c in self.classes))
 
     @property
     def kind(self) -> str:
@@ -41,5 +45,10 @@ class TaskInfo:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["classes"] = [c.item() if hasattr(c, "item") else c for c in self.classes]
+        data["classes"] = [plain_label(c) for c in self.classes]
         return data
+
+
+def plain_label(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds (``np.int64(0)`` -> ``0``); anything else as it is."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -250,7 +250,10 @@ def extract(
     """All meta-features of a dataset (``y`` encoded as ``0..C-1`` for classification)."""
     rng = np.random.default_rng(seed)
     y = np.asarray(y)
-    categorical = [c for c in X.columns if c in set(categorical)]
+    text = [c for c in X.columns if c not in set(categorical) and not pd.api.types.is_numeric_dtype(X[c].dtype)]
+    if text:  # free text (automl.column_kinds): described as a categorical column of its distinct values
+        X = X.assign(**{c: X[c].astype("category") for c in text})
+    categorical = [c for c in X.columns if c in set(categorical) or c in set(text)]
     features = simple_features(X, y, task, categorical)
     columns = list(X.columns)
     if len(columns) > MAX_COLUMNS:

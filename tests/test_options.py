@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from setuptools import find_packages
 
 import automl

@@ -30,11 +30,13 @@ from automl.ensemble import likely_members
 from automl.evaluation import PRUNED, TIMEOUT, Evaluator, TrialResult
 from automl.metrics import Metric
 from searchspaces import Config, config_from_flat, flat_from_config
+from searchspaces.space import LEARNER_KEY
 from searchspaces.to_optuna import suggest
 
 log = logging.getLogger(__name__)
 
 RESULT_ATTR = "automl"
+DASHBOARD_ATTRS = ("learner", "origin", "status", "fit_seconds")  # plain user attributes of every told trial
 HEARTBEAT_SECONDS = 30
 LEADERS = 50  # results kept to choose the final model's members from: they are among the best few
 MAX_CACHE_HITS = 200  # repeated suggestions answered from the cache before the search gives up
@@ -76,6 +78,23 @@ class Job:
     config: Config
     seconds: float
     origin: str
+
+
+def dashboard_attrs(result: TrialResult, origin: str, repeat: bool = False) -> dict[str, str | float | bool]:
+    """The user attributes a told trial shows in ``optuna-dashboard``: learner, origin, our status, fit seconds.
+
+    ``origin`` is the trial's own (a repeat of a configuration answered from
+    the cache keeps its own origin, and says it is a repeat).
+    """
+    attrs: dict[str, str | float | bool] = {
+        "learner": result.config.learner,
+        "origin": origin,
+        "status": result.status,
+        "fit_seconds": round(float(result.fit_seconds), 3),
+    }
+    if repeat:
+        attrs["repeat"] = True
+    return attrs
 
 
 def stored_results(study: optuna.Study) -> list[TrialResult]:
@@ -159,6 +178,9 @@ class StudyDriver:
     def fail_running(self) -> None:
         """Mark every running trial failed (the search was interrupted)."""
         for trial in self.running.values():
+            trial.set_user_attr("status", "interrupted")
+            trial.set_user_attr("origin", trial.user_attrs.get("origin", "search"))
+            trial.set_user_attr("learner", str(trial.params.get(LEARNER_KEY, "")))
             self.study.tell(trial, state=TrialState.FAIL)
         self.running.clear()
 
@@ -202,8 +224,16 @@ class StudyDriver:
             self.study.enqueue_trial(flat_from_config(config), user_attrs={"origin": "prior"})
 
     def _tell(self, trial: optuna.Trial, result: TrialResult, record: bool = True) -> None:
+        """Tell the study how ``trial`` ended; ``record``: store its result (False: a repeat answered from the cache).
+
+        Besides the full result (for resuming), the trial gets the attributes
+        :data:`DASHBOARD_ATTRS` as plain values, so ``optuna-dashboard`` shows
+        each trial's learner, who proposed it and how it ended.
+        """
         if record:
             trial.set_user_attr(RESULT_ATTR, json.dumps(result.to_dict(), default=str))
+        for key, value in dashboard_attrs(result, trial.user_attrs.get("origin", "search"), repeat=not record).items():
+            trial.set_user_attr(key, value)
         if result.ok:
             self.study.tell(trial, result.value)
         elif result.status in (PRUNED, TIMEOUT):
