@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   automl fit train.csv --target label --storage runs.db --study s1 --time 600 --backend ray --address auto
   automl predict model.pkl new_rows.csv --out predictions.csv --proba
   automl info model.pkl
+  automl report model.pkl --out report.html --data test.csv   # an HTML report of the search
   automl kb info
   automl kb build --datasets ../shared/datasets/pmlb --configs 150 --kb corpus.sqlite
   automl meta fit sinusoid --algorithm metasgd --time 60 --out sine.pkl   # learning to learn (automl meta --help)
@@ -65,7 +66,15 @@ def _parser() -> argparse.ArgumentParser:
                      help="a meta-model saved by automl.meta_fit(...).save(FILE): the learner meta_mlp (in the place "
                           "of mlp when that is searched) starts from its meta-learned weights and rates and adapts to "
                           "the data; it must be meta-trained on tables with these feature columns (needs torch)")
+    fit.add_argument("--max-predict-ms", type=float, metavar="MS",
+                     help="the final model predicts one row within MS milliseconds (median), or the fit says it cannot")
+    fit.add_argument("--max-model-mb", type=float, metavar="MB", help="the final model's pickle is at most MB megabytes")
+    fit.add_argument("--distill", type=float, nargs="?", const=-1.0, metavar="SECONDS",
+                     help="also distill the model into one compact LightGBM student (default: half the --time, at least "
+                          "10 s), written beside --out as NAME.student.pkl")
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--report", metavar="FILE",
+                     help="write the HTML report of the search there at the end, with out-of-fold feature importance")
     fit.add_argument("-v", "--verbose", action="count", default=1, help="-v: log every trial")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -90,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="describe a saved model")
     info.add_argument("model")
+
+    report = commands.add_parser("report", help="write the HTML report of a saved model's search")
+    report.add_argument("model", help="a model file written by 'automl fit'")
+    report.add_argument("--out", default="report.html", help="where to write the report (default report.html)")
+    report.add_argument("--data", metavar="FILE",
+                        help="held-out rows with the target column (CSV/TSV/Parquet): the report shows feature importance on them")
 
     kb = commands.add_parser("kb", help="knowledge bases: info, build, import-openml, export, merge")
     kb_commands = kb.add_subparsers(dest="kb_command", metavar="KB_COMMAND")
@@ -161,8 +176,8 @@ def _fit(args: argparse.Namespace) -> None:
         task=dataset.kind, metric=args.metric, time_budget=args.time, n_trials=args.trials,
         learners=args.learners, space=args.space, storage=args.storage, study_name=args.study,
         n_jobs=args.jobs, backend=args.backend, address=args.address, max_concurrent=args.max_concurrent,
-        ensemble_size=args.ensemble, meta_init=args.meta_init, seed=args.seed, report=getattr(args, "report", None),
-        verbose=0 if args.quiet else args.verbose,
+        ensemble_size=args.ensemble, meta_init=args.meta_init, seed=args.seed, report=args.report,
+        max_predict_ms=args.max_predict_ms, max_model_mb=args.max_model_mb, verbose=0 if args.quiet else args.verbose,
     )
     model = fit_with_options(X, y, options)
     print(f"\n{model}\n")
@@ -174,6 +189,17 @@ def _fit(args: argparse.Namespace) -> None:
         print(f"\nheld-out test ({len(y_test)} rows): {model.metric} = {value:.4f}, {extra} = {readable:.4f}")
     path = model.save(args.out)
     print(f"\nmodel written to {path}")
+    if args.distill is not None:
+        seconds = args.distill if args.distill > 0 else max(10.0, (args.time or 20.0) / 2)
+        student = model.distill(time_budget=seconds, seed=args.seed)
+        report = student.report
+        print(f"\n{student}: {report.trials} students tried in {report.seconds:.1f} s on {report.rows} rows "
+              f"and {report.augmented_rows} perturbed copies")
+        print(f"on training rows it never saw: {report.fidelity_name} with the model {report.fidelity:.4f}, "
+              f"{report.metric} {report.score:.4f} (the model, in-sample: {report.teacher_score:.4f})")
+        if test is not None:
+            print(f"held-out test ({len(test[1])} rows): student {model.metric} = {student.score(*test):.4f}")
+        print(f"student written to {student.save(Path(args.out).with_suffix('.student.pkl'))}")
 
 
 def _worker(args: argparse.Namespace) -> None:
@@ -196,6 +222,8 @@ def _predict(args: argparse.Namespace) -> None:
     from automl.sources import read_table
 
     model = automl.load(args.model)
+    if args.proba and model.task.task == "regression":
+        raise automl.ConfigError("--proba needs a classification model, and this one is a regression: drop --proba")
     frame = read_table(args.data)
     out = pd.DataFrame({"prediction": model.predict(frame)})
     if args.proba:
@@ -218,7 +246,7 @@ def _info(args: argparse.Namespace) -> None:
     print(f"task:      {task.task}, target {task.target!r}, metric {task.metric}")
     print(f"data:      {task.n_rows} rows, {task.n_features} features ({len(task.categorical)} categorical)")
     if task.classes:
-        print(f"classes:   {list(task.classes)}")
+        print(f"classes:   {[c.item() if hasattr(c, 'item') else c for c in task.classes]}")  # plain values, older files too
     print(f"search:    {summary.n_trials} trials, {summary.seconds:.1f} s, backend {summary.backend}"
           + (" (interrupted)" if summary.interrupted else ""))
     print(f"best:      {model.best_config_} -> cv {task.metric} {model.best_score_:.5f}")
@@ -226,8 +254,31 @@ def _info(args: argparse.Namespace) -> None:
         shares = ", ".join(f"{m.config.learner} {m.weight:.2f}" for m in model.members_)
         print(f"ensemble:  {len(model.members_)} configurations weighted {shares} (weight on the leaderboard)")
     print(f"refit:     {summary.refit_rows} rows" + (f"; {summary.refit_note}" if summary.refit_note else ""))
+    notes = getattr(model, "column_notes", [])
+    if notes:
+        print("columns:")
+        for note in notes:
+            print(f"  {note}")
     print()
     _print_leaderboard(model.leaderboard())
+
+
+def _report(args: argparse.Namespace) -> None:
+    import automl
+    from automl.sources import read_table
+
+    model = automl.load(args.model)
+    if not isinstance(model, automl.AutoModel):
+        raise automl.ModelFileError(f"{args.model!r} holds a meta-model; 'automl report' describes models written by 'automl fit'")
+    data = None
+    if args.data:
+        frame = read_table(args.data)
+        target = model.task.target
+        if target not in frame.columns:
+            raise automl.DataError(f"{args.data!r} has no column {target!r} (the model's target): the report needs it "
+                                   "to measure feature importance; add it, or leave out --data")
+        data = (frame.drop(columns=[target]), frame[target])
+    print(f"report written to {model.report(args.out, *(data or ()))}")
 
 
 def _kb(args: argparse.Namespace) -> None:
@@ -309,7 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _bench(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
-    handlers = {"fit": _fit, "worker": _worker, "predict": _predict, "info": _info, "kb": _kb, "meta": cli_meta.run}
+    handlers = {"fit": _fit, "worker": _worker, "predict": _predict, "info": _info, "report": _report, "kb": _kb,
+                "meta": cli_meta.run}
     if args.command not in handlers:
         parser.print_help()
         return 1

@@ -31,6 +31,7 @@ from automl.warm import ZERO_SHOT_METHOD, TrialShape, WarmStart, initial_count, 
 from automl.worker import WorkerPool
 from metaknowledge.features import extract
 from searchspaces import BuildContext, Config, Learner, default_space, joint_space, resolve_learners
+from searchspaces.torch_learners import compressible, is_compressible
 
 log = logging.getLogger(__name__)
 
@@ -229,12 +230,17 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
             warm_start=warm,
         )
         model = AutoModel(final_model.ensemble, dataset.schema, dataset.task_info(metric.name), results, final_model.best, summary)
+        model.training_rows = (dataset.X, dataset.y)  # for model.distill(); in memory only, never saved
         if options.limits.any:
             _serve_within(model, options.limits, dataset.X.iloc[:1])
         if options.report:
             from automl.report import write_report
 
-            log.info("report written to %s", write_report(model, options.report, evaluator=evaluator))
+            try:
+                log.info("report written to %s", write_report(model, options.report, evaluator=evaluator))
+            except OSError as error:  # the model matters more than its report: keep it, say why there is none
+                log.warning("the report could not be written to %s (%s); write it later with model.report(path)",
+                            options.report, error)
         return model
 
 
@@ -322,6 +328,8 @@ def _make_evaluator(dataset: Dataset, metric: Metric, options: FitOptions) -> Ev
     except (KeyError, ValueError) as error:
         raise ConfigError(str(error).strip('"')) from None
     evaluator = Evaluator(dataset, metric, {}, plan, seed=options.seed, max_rows=max_rows)
+    if options.limits.any:  # under serving limits the networks may also be pruned and quantized
+        chosen = [compressible(learner) if is_compressible(learner) else learner for learner in chosen]
     evaluator.learners = _fitting_learners(chosen, evaluator.n_train_rows, explicit=learners is not None)
     return evaluator
 

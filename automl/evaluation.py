@@ -225,13 +225,16 @@ class Evaluator:
         return entry
 
     def _footprint(self, learner: Learner, fold: int, model: Any, X_valid: np.ndarray) -> tuple[float, float]:
-        """The single-row latency (ms) and pickled size (MB) of the fold's pipeline: its preprocessing's (measured once) and its model's."""
+        """The single-row latency (ms) and pickled size (MB) of the fold's pipeline: its preprocessing's (measured once,
+        the row's typing by the schema included) and its model's."""
         key = (learner.preprocessing, fold)
         try:
             if key not in self._transformer_footprints:
                 transformer = self._prepared(learner, fold)[0]
-                row = self.dataset.X.iloc[self.splits[fold][1][:1]]
-                self._transformer_footprints[key] = (latency_ms(lambda: transformer.transform(row)), serialized_mb(transformer))
+                row, schema = self.dataset.X.iloc[self.splits[fold][1][:1]], self.dataset.schema
+                # the row's checking and typing (FeatureSchema.prepare) is part of every prediction's path
+                self._transformer_footprints[key] = (latency_ms(lambda: transformer.transform(schema.prepare(row))),
+                                                     serialized_mb(transformer))
             transform_ms, transform_mb = self._transformer_footprints[key]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -358,8 +361,16 @@ class Evaluator:
 
     def fit_final(self, config: Config, max_rows: int | None = None) -> Pipeline:
         """Fit ``config`` on all training rows (or a stratified sample of ``max_rows``)."""
+        return self.fit_rows(config, sample_rows(self.y, max_rows, self.seed, self.dataset.kind == "classification"))
+
+    def fit_rows(self, config: Config, rows: np.ndarray) -> Pipeline:
+        """Fit ``config`` (its preprocessing and its model) on the training rows ``rows`` (positions).
+
+        The pipeline takes feature frames like the dataset's ``X``: how the
+        final model is fitted, and how a report refits a configuration on one
+        split's training part to judge it on the rest.
+        """
         learner = self.learner(config.learner)
-        rows = sample_rows(self.y, max_rows, self.seed, self.dataset.kind == "classification")
         X = self.dataset.X.iloc[rows]
         transformer, n_native = make_preprocessor(learner.preprocessing, self.dataset.X, self.dataset.categorical)
         with warnings.catch_warnings():

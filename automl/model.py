@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,14 @@ import numpy as np
 import pandas as pd
 import sklearn
 
-from automl.data import FeatureSchema, clean_labels
+from automl.column_kinds import ColumnNote
+from automl.data import FeatureSchema, as_numbers, clean_labels
 from automl.ensemble import Ensemble, Member
 from automl.errors import DataError, ModelFileError
 from automl.evaluation import TrialResult
 from automl.leaderboard import make_leaderboard
 from automl.metrics import get_metric
-from automl.task import TaskInfo
+from automl.task import TaskInfo, plain_label
 from automl.warm import WarmStart
 from searchspaces import Config
 
@@ -44,7 +46,9 @@ class SearchSummary:
     the data, meta-features and the warm start, ``search_seconds`` to the
     search and ``final_seconds`` to fitting the final model (the rest is
     overhead). ``warm_start`` holds what meta-knowledge suggested and where it
-    came from (None for a cold start).
+    came from (None for a cold start). ``feature_importance`` is the
+    out-of-fold permutation importance measured when ``fit`` wrote a report
+    (see :mod:`automl.importance`), kept so that a later report shows it.
     """
 
     backend: str
@@ -59,6 +63,9 @@ class SearchSummary:
     search_seconds: float = 0.0
     final_seconds: float = 0.0
     warm_start: WarmStart | None = None
+    predict_ms: float = math.nan  # the final model's single-row latency, measured when fit had serving limits
+    model_mb: float = math.nan  # ... and its pickled size
+    feature_importance: pd.DataFrame | None = None  # out-of-fold permutation importance, when fit wrote a report
 
 
 class AutoModel:
@@ -110,6 +117,12 @@ class AutoModel:
         return self.ensemble.members
 
     @property
+    def column_notes(self) -> list[ColumnNote]:
+        """What was done to which input column: dates turned into numbers, text into TF-IDF components,
+        ID-like columns dropped, infinite values read as missing (empty for a model saved before notes)."""
+        return list(getattr(self.schema, "notes", ()))
+
+    @property
     def best_score_(self) -> float | None:
         """Its cross-validation score on the search metric."""
         return self.best.value
@@ -121,29 +134,95 @@ class AutoModel:
         """Labels (original values) or regression predictions for the rows of ``X``."""
         features = self._features(X)
         if self.task.task == "regression":
-            return self.ensemble.predict(features)
-        return self.classes_[np.argmax(self.predict_proba(features), axis=1)]
+            return self.ensemble.predict(features) if len(features) else np.empty(0)
+        return self.classes_[np.argmax(self._proba(features), axis=1)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, one column per class of ``classes_``."""
         if self.task.task == "regression":
             raise AttributeError("predict_proba is only available for classification models")
-        features = self._features(X)
+        return self._proba(self._features(X))
+
+    def _proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Probabilities for features already prepared by the schema (no rows: an empty answer)."""
+        if not len(features):
+            return np.empty((0, len(self.task.classes)))
         return self.ensemble.predict_proba(features, len(self.task.classes))
 
     def score(self, X: Any, y: Any, metric: str | None = None) -> float:
         """The value of ``metric`` (default: the search metric) on ``(X, y)``."""
         chosen = get_metric(metric or self.metric, self.task.task)
-        y_true = pd.Series(np.ravel(np.asarray(y)))
-        if len(y_true) != len(X):
-            raise DataError(f"X has {len(X)} rows but y has {len(y_true)}")
+        features = self._features(X)
+        return chosen(self._truth(y, len(features)), self._prediction(features))
+
+    def _prediction(self, features: pd.DataFrame) -> np.ndarray:
+        """What metrics take, for features already prepared: class probabilities, or values for a regression."""
         if self.task.task == "regression":
-            return chosen(y_true.to_numpy(dtype=float), self.predict(X))
-        labels = clean_labels(y_true).to_numpy()
-        unknown = set(labels.tolist()) - set(self.classes_.tolist())
-        if unknown:
-            raise DataError(f"y holds labels the model never saw in training: {sorted(map(str, unknown))[:5]}")
-        return chosen(np.searchsorted(self.classes_, labels), self.predict_proba(X))
+            return self.ensemble.predict(features) if len(features) else np.empty(0)
+        return self._proba(features)
+
+    def _truth(self, y: Any, n_rows: int) -> np.ndarray:
+        """``y`` as metrics take it (class codes in the order of ``classes_``, or values), checked against ``n_rows`` rows of X."""
+        return encoded_truth(self.task, y, n_rows)
+
+    def distill(self, X: Any = None, y: Any = None, *, time_budget: float = 30.0, student: str = "auto",
+                seed: int = 0) -> Any:
+        """A compact single model trained to reproduce this one's predictions: see :func:`automl.distill.distill`.
+
+        Without ``X``, the training rows, which the model returned by ``fit``
+        keeps in memory (a loaded model does not: pass them, with ``y`` for the
+        student's own score).
+
+        >>> student = model.distill(time_budget=20)   # doctest: +SKIP
+        >>> student.report.fidelity, student.predict(X_new)  # doctest: +SKIP
+        """
+        from automl.distill import distill
+
+        return distill(self, X, y, time_budget=time_budget, student=student, seed=seed)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What is saved: not the training rows kept for :meth:`distill`, nor the trials' out-of-fold predictions."""
+        state = self.__dict__.copy()
+        state.pop("training_rows", None)
+        state["results"] = [replace(r, predictions=None) if r.predictions is not None else r for r in self.results]
+        return state
+
+    def feature_importance(self, X: Any, y: Any, n_repeats: int = 5, seed: int = 0,
+                           max_rows: int | None = None) -> pd.DataFrame:
+        """Permutation importance of each input column on the rows ``(X, y)``, in the search metric.
+
+        ``importance`` is how much the metric gets worse when the column's
+        values are shuffled (positive: useful, for losses too), averaged over
+        ``n_repeats`` shuffles, with its ``std``; one row per input column,
+        most important first. Pass rows the model was not trained on (a
+        held-out test set): on its training rows a model may owe much to noise.
+        ``max_rows`` draws a (stratified) sample of the rows to save time.
+        """
+        from automl.evaluation import sample_rows
+        from automl.importance import feature_groups, permutation_importance
+
+        features = self._features(X)
+        truth = self._truth(y, len(features))
+        if max_rows is not None and len(features) > max_rows:
+            rows = sample_rows(truth, max_rows, seed, self.task.task != "regression")
+            features, truth = features.iloc[rows], truth[rows]
+        frame = permutation_importance(self._prediction, features, truth, get_metric(self.metric, self.task.task),
+                                       feature_groups(self.schema, list(features.columns)), n_repeats, seed)
+        frame.attrs.update(source="held-out rows", rows=len(features), metric=self.metric)
+        return frame
+
+    def report(self, path: str | Path, X: Any = None, y: Any = None) -> Path:
+        """Write an HTML report of the search to ``path`` (one self-contained file); returns its path.
+
+        With held-out rows ``(X, y)`` it shows the model's feature importance
+        on them; without, the out-of-fold importance measured when ``fit``
+        wrote a report, if any. See :mod:`automl.report`.
+        """
+        from automl.report import write_report
+
+        if (X is None) != (y is None):
+            raise DataError("pass both X and y (held-out rows and their target) to show feature importance, or neither")
+        return write_report(self, path, data=None if X is None else (X, y))
 
     def leaderboard(self) -> pd.DataFrame:
         """Every trial: rank, learner, CV score, fit time, status, origin, parameters, and its weight in the model.
@@ -157,21 +236,12 @@ class AutoModel:
         keys = [Config(learner, params).key() for learner, params in zip(board["learner"], board["params"])]
         board["weight"] = [round(weights.get(key, 0.0), 4) for key in keys]
         board["in_model"] = [key in weights for key in keys]
+        board.attrs["column_notes"] = [str(note) for note in self.column_notes]
         return board
 
     def save(self, path: str | Path) -> Path:
         """Write the model to ``path`` (a pickle: load only files you trust)."""
-        path = Path(path).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "format": FILE_FORMAT,
-            "version": FILE_VERSION,
-            "engine": _engine_version(),
-            "sklearn": sklearn.__version__,
-            "model": self,
-        }
-        joblib.dump(payload, path, compress=3)
-        return path
+        return write_model(self, path)
 
     def __repr__(self) -> str:
         score = "n/a" if self.best.value is None else f"{self.best.value:.4f}"
@@ -187,8 +257,69 @@ class AutoModel:
         )
 
 
+def write_model(model: Any, path: str | Path) -> Path:
+    """Write a model (an :class:`AutoModel` or its distilled student) where :func:`load` reads it."""
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FILE_FORMAT,
+        "version": FILE_VERSION,
+        "engine": _engine_version(),
+        "sklearn": sklearn.__version__,
+        "model": model,
+    }
+    joblib.dump(payload, path, compress=3)
+    return path
+
+
+def encoded_truth(task: TaskInfo, y: Any, n_rows: int) -> np.ndarray:
+    """``y`` as metrics take it for ``task`` (class codes in the order of its classes, or values), checked against ``n_rows``."""
+    classes = np.asarray(task.classes)
+    y_true = _true_values(y)
+    if len(y_true) != n_rows:
+        raise DataError(f"X has {n_rows} rows but y has {len(y_true)}")
+    if not n_rows:
+        raise DataError("there are no rows to score: pass at least one row of X and y")
+    if task.task == "regression":
+        values, bad = (y_true.astype(float), None) if pd.api.types.is_numeric_dtype(y_true.dtype) else as_numbers(y_true)
+        if bad is not None or not np.isfinite(values.to_numpy()).all():
+            example = bad if bad is not None else values[~np.isfinite(values.to_numpy())].iloc[0]
+            raise DataError(f"y must hold a finite number on every row to score a regression, but holds {plain_label(example)!r}")
+        return values.to_numpy()
+    labels = clean_labels(y_true)
+    if labels.isna().any():
+        raise DataError("y holds missing labels: drop those rows (or fill them in) before scoring")
+    try:
+        unknown = set(labels.tolist()) - set(classes.tolist())
+    except TypeError:  # unhashable values (lists, dicts)
+        raise DataError(f"y must hold one label per row, but holds values like {plain_label(labels.iloc[0])!r}") from None
+    if unknown:
+        raise DataError(f"y holds labels the model never saw in training: {sorted(map(str, unknown))[:5]}")
+    return np.searchsorted(classes, labels.to_numpy())
+
+
+def _true_values(y: Any) -> pd.Series:
+    """The labels or values given to ``score``, one per row."""
+    if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
+        y = y.iloc[:, 0]
+    if isinstance(y, pd.Series):
+        return y.reset_index(drop=True)
+    try:
+        values = np.asarray(y)
+    except (ValueError, TypeError):
+        values = np.asarray(list(y) if hasattr(y, "__iter__") else [y], dtype=object)
+    if values.ndim > 1 and values.shape[1:] != (1,) * (values.ndim - 1):
+        raise DataError(f"y must be one column of labels or values, got shape {values.shape}")
+    return pd.Series(np.ravel(values))
+
+
+def _is_model(obj: Any) -> bool:
+    """Whether ``obj`` is what :func:`write_model` writes: an AutoModel or a distilled student of one."""
+    return isinstance(obj, AutoModel) or (type(obj).__module__, type(obj).__name__) == ("automl.distill", "DistilledModel")
+
+
 def load(path: str | Path) -> AutoModel:
-    """Read a model written by :meth:`AutoModel.save` (or a meta-learned one, by ``MetaModel.save``)."""
+    """Read a model written by :meth:`AutoModel.save`, its distilled student's ``save``, or ``MetaModel.save``."""
     path = Path(path).expanduser()
     if not path.exists():
         raise ModelFileError(f"no such model file: {str(path)!r}")
@@ -197,10 +328,16 @@ def load(path: str | Path) -> AutoModel:
     except Exception as error:
         raise ModelFileError(f"{str(path)!r} is not a model saved by automl ({type(error).__name__}: {error})") from None
     if isinstance(payload, dict) and payload.get("format") == META_FILE_FORMAT:
-        return payload["model"]  # a MetaModel (automl.meta_model), written by MetaModel.save
+        model = payload.get("model")
+        if type(model).__name__ != "MetaModel":
+            raise ModelFileError(f"{str(path)!r} claims to hold a meta-model but does not; save one with MetaModel.save(path)")
+        return model  # a MetaModel (automl.meta_model), written by MetaModel.save
     if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
         raise ModelFileError(f"{str(path)!r} is not a model saved by automl (save one with model.save(path))")
-    if payload.get("version", 0) > FILE_VERSION:
+    version = payload.get("version", 0)
+    if not isinstance(version, int) or not _is_model(payload.get("model")):
+        raise ModelFileError(f"{str(path)!r} has the header of an automl model but not its content: save the model again")
+    if version > FILE_VERSION:
         raise ModelFileError(
             f"{str(path)!r} was saved by a newer automl (file format {payload['version']}); upgrade automl to read it"
         )
@@ -211,7 +348,7 @@ def load(path: str | Path) -> AutoModel:
             sklearn.__version__,
         )
     model = payload["model"]
-    if payload.get("version", 0) < 2:  # a single pipeline: the ensemble of one it stands for
+    if version < 2 and "pipeline" in model.__dict__:  # a single pipeline: the ensemble of one it stands for
         model.ensemble = Ensemble([model.__dict__.pop("pipeline")], [model.best.config])
     return model
 

@@ -9,14 +9,22 @@ meta-learned prior (:mod:`metaknowledge.lr_prior`) narrows per task.
 
 Without torch the engine runs as before; :func:`missing_reason` says how to
 enable these learners.
+
+Under serving limits (``fit(max_predict_ms=, max_model_mb=)``) the engine
+searches compression too: :func:`compressible` returns a learner whose space
+adds pruning (share of weights, magnitude or structured) and int8
+quantization, and whose factory passes them to the estimator. The learners'
+own spaces stay as they are, so histories keyed on them still match.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+from collections.abc import Mapping
 from typing import Any
 
-from searchspaces.learner import BuildContext, Learner, Preprocessing, Staging
+from searchspaces.learner import BuildContext, Factory, Learner, Preprocessing, Staging
 from searchspaces.params import Categorical, Float, Int, when
 from searchspaces.space import SearchSpace
 
@@ -132,3 +140,59 @@ CNN = Learner(
     cost=10.0,
     description="torch convolutional network for image-shaped rows (shape inferred from the number of columns)",
 )
+
+
+# -- compression under serving limits ---------------------------------------
+
+PRUNE_AMOUNTS = (0.0, 0.5, 0.8, 0.9)
+COMPRESSION_PARAMS = (
+    Categorical("prune_amount", PRUNE_AMOUNTS, default=0.0),
+    Categorical("prune_structured", (False, True), default=False, condition=when("prune_amount", *PRUNE_AMOUNTS[1:])),
+    Categorical("quantize", (False, True), default=False),
+)
+COMPRESSION_NAMES = frozenset(p.name for p in COMPRESSION_PARAMS)
+
+
+@dataclasses.dataclass(frozen=True)
+class CompressedBuild:
+    """A factory that builds with ``base`` and sets the compression parameters on the estimator it returns.
+
+    A class rather than a closure so learners stay picklable (Ray ships them to workers).
+    """
+
+    base: Factory
+
+    def __call__(self, params: Mapping[str, Any], ctx: BuildContext) -> Any:
+        rest = {k: v for k, v in params.items() if k not in COMPRESSION_NAMES}
+        estimator = self.base(rest, ctx)
+        if "prune_amount" not in estimator.get_params():
+            raise ValueError(f"{type(estimator).__name__} has no compression options (prune_amount, quantize)")
+        return estimator.set_params(prune_amount=float(params.get("prune_amount", 0.0)),
+                                    prune_structured=bool(params.get("prune_structured", False)),
+                                    quantize=bool(params.get("quantize", False)))
+
+
+def is_compressible(learner: Learner) -> bool:
+    """Whether :func:`compressible` applies: the built-in neural learners (``mlp``, ``cnn``) and their variants."""
+    build = learner.build.base if isinstance(learner.build, CompressedBuild) else learner.build
+    return build in (build_mlp, build_cnn)
+
+
+def compressible(learner: Learner) -> Learner:
+    """``learner`` with pruning and quantization searched too (for fits under a size or latency limit).
+
+    Its space gains ``prune_amount`` (one of 0, 0.5, 0.8, 0.9; default 0),
+    ``prune_structured`` (whole neurons and channels; only when pruning) and
+    ``quantize`` (int8 Linear layers); its factory passes them to the
+    estimator. The name, preprocessing and staging stay; the space's name
+    gains ``+compression``, so its fingerprint differs from the plain one's.
+    Already compressible learners come back unchanged; learners without these
+    options raise ``ValueError``.
+    """
+    if not is_compressible(learner):
+        raise ValueError(f"learner {learner.name!r} has no compression options; only the neural learners (mlp, cnn) do")
+    if isinstance(learner.build, CompressedBuild):
+        return learner
+    space = SearchSpace((*learner.space.params, *COMPRESSION_PARAMS), name=f"{learner.space.name}+compression")
+    return dataclasses.replace(learner, space=space, build=CompressedBuild(learner.build),
+                               description=f"{learner.description}; pruning and int8 quantization searched")

@@ -12,7 +12,14 @@ engine treats them like any other learner. What they add:
   Hyperband, ASHA) and how it stops a poor trial early;
 - the MLP embeds the columns named by ``categorical_mask`` (integer codes, NaN
   for missing) and feeds the rest as numbers; the CNN reshapes each row into
-  an image (``image_shape``, or inferred from the number of columns).
+  an image (``image_shape``, or inferred from the number of columns);
+- with ``prune_amount`` (magnitude, or ``prune_structured`` for whole neurons
+  and channels, then up to ``finetune_epochs`` at a third of the learning
+  rate with the masks in force, stopping early on the validation loss; the
+  output layer is not pruned) and ``quantize`` (int8 dynamic quantization of the Linear
+  layers; the model then predicts on the CPU), the network is compressed at the
+  end of ``fit`` (:mod:`searchspaces.compression`); ``compression_`` reports
+  what that achieved, and the pickled model stores the zeros compactly.
 
 >>> import numpy as np
 >>> from searchspaces.torch_nets import TorchMLPClassifier
@@ -23,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,6 +42,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 from torch import nn
+
+from searchspaces import compression
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 NORMS = ("none", "batch", "layer")
@@ -164,6 +174,9 @@ class _TorchEstimator(BaseEstimator):
         y = np.asarray(y)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+        compression.check_options(self.prune_amount, self.prune_structured, self.finetune_epochs, self.quantize)
+        if self.warm_start and hasattr(self, "network_") and compression.is_quantized(self.network_):
+            raise ValueError("a quantized network cannot be trained further; fit again with warm_start=False")
         if self.warm_start and hasattr(self, "network_"):
             self._set_data(X, self._encode_target(y))  # keep the network, train on the data given now
         else:
@@ -171,6 +184,7 @@ class _TorchEstimator(BaseEstimator):
         if self.device_.type == "cpu" and self.n_jobs:
             torch.set_num_threads(int(self.n_jobs))
         self._train(self.epochs)
+        self._compress()
         return self
 
     def _start(self, X: np.ndarray, y: np.ndarray) -> None:
@@ -220,24 +234,37 @@ class _TorchEstimator(BaseEstimator):
             return self.learning_rate * (0.1 ** (epoch // max(1, self.epochs // 3)))
         return self.learning_rate
 
-    def _train(self, until: int) -> None:
+    def _train_epoch(self, optimizer: torch.optim.Optimizer, loss_fn: Callable) -> None:
+        """One pass over the training rows in seeded random batches."""
         numeric, codes, target = self._train_data
         n = len(target)
         batch = max(1, min(int(self.batch_size), n))
+        self.network_.train()
+        order = torch.randperm(n, generator=self._generator).to(self.device_)
+        for start in range(0, n, batch):
+            index = order[start:start + batch]
+            if len(index) < 2 and n >= 2:  # batch normalisation needs two rows
+                continue
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(self._output(self.network_(numeric[index], codes[index])), target[index])
+            loss.backward()
+            optimizer.step()
+
+    def _validation_loss(self, loss_fn: Callable) -> float:
+        """The loss on the held-out rows (NaN without them)."""
+        if self._valid_data is None:
+            return math.nan
+        numeric, codes, target = self._valid_data
+        self.network_.eval()
+        with torch.no_grad():
+            return float(loss_fn(self._output(self.network_(numeric, codes)), target))
+
+    def _train(self, until: int) -> None:
         loss_fn = self._loss()
         while self.n_epochs_ < until and not self.stopped_early_:
             for group in self.optimizer_.param_groups:
                 group["lr"] = self._learning_rate_at(self.n_epochs_)
-            self.network_.train()
-            order = torch.randperm(n, generator=self._generator).to(self.device_)
-            for start in range(0, n, batch):
-                index = order[start:start + batch]
-                if len(index) < 2 and n >= 2:  # batch normalisation needs two rows
-                    continue
-                self.optimizer_.zero_grad(set_to_none=True)
-                loss = loss_fn(self._output(self.network_(numeric[index], codes[index])), target[index])
-                loss.backward()
-                self.optimizer_.step()
+            self._train_epoch(self.optimizer_, loss_fn)
             self.n_epochs_ += 1
             self._after_epoch(loss_fn)
             if self.on_epoch is not None:
@@ -250,16 +277,77 @@ class _TorchEstimator(BaseEstimator):
         if self._valid_data is None:
             self.best_epoch_ = self.n_epochs_
             return
-        numeric, codes, target = self._valid_data
-        self.network_.eval()
-        with torch.no_grad():
-            loss = float(loss_fn(self._output(self.network_(numeric, codes)), target))
+        loss = self._validation_loss(loss_fn)
         self.validation_losses_.append(loss)
         if loss < self.best_loss_ - 1e-7:
             self.best_loss_, self.best_epoch_ = loss, self.n_epochs_
             self._best_state = {k: v.detach().clone() for k, v in self.network_.state_dict().items()}
         elif self.patience and self.n_epochs_ - self.best_epoch_ >= self.patience:
             self.stopped_early_ = True
+
+    # -- compression --------------------------------------------------------
+
+    def _compress(self) -> None:
+        """Prune (fine-tune with the masks in force, then make it permanent) and quantize, as the options ask."""
+        amount, quantize = float(self.prune_amount), bool(self.quantize)
+        if amount <= 0 and not quantize:
+            self.compression_ = None
+            return
+        bytes_before = compression.serialized_bytes(compression.dense_state(self.network_))
+        tuned = 0
+        if amount > 0:
+            compression.prune_network(self.network_, amount, bool(self.prune_structured))
+            tuned = self._finetune(int(self.finetune_epochs))
+            compression.make_permanent(self.network_)
+        n_parameters, n_nonzero = compression.count_parameters(self.network_)
+        zeroed = compression.zeroed_share(self.network_)
+        if quantize:
+            self.network_ = compression.quantize_network(self.network_)
+            self.device_ = torch.device("cpu")  # quantized kernels run on the CPU only
+            self.optimizer_ = None
+        bytes_after = compression.serialized_bytes(compression.pack_state(self.network_.state_dict()))
+        self.compression_ = compression.CompressionReport(
+            prune_amount=amount, prune_structured=bool(self.prune_structured) and amount > 0, quantized=quantize,
+            finetune_epochs=tuned, zeroed_share=zeroed,
+            n_parameters=n_parameters, n_nonzero=n_nonzero, bytes_before=bytes_before, bytes_after=bytes_after,
+        )
+
+    def _finetune(self, epochs: int) -> int:
+        """Train the pruned network (masks in force) up to ``epochs`` more at a lowered rate; keep its best epoch.
+
+        The best epoch is the one of least validation loss, counting the
+        pruned network before any fine-tuning; fine-tuning stops after
+        ``compression.FINETUNE_PATIENCE`` epochs without a better one. Without
+        validation rows it runs every epoch and keeps the last. Returns the
+        number of epochs run.
+        """
+        if epochs <= 0:
+            return 0
+        loss_fn = self._loss()
+        optimizer = torch.optim.AdamW(self.network_.parameters(), lr=self.learning_rate * compression.FINETUNE_LR_SCALE,
+                                      weight_decay=self.weight_decay)
+        best_loss, best_epoch = self._validation_loss(loss_fn), 0
+        best_state = {k: v.detach().clone() for k, v in self.network_.state_dict().items()}
+        for epoch in range(1, epochs + 1):
+            self._train_epoch(optimizer, loss_fn)
+            loss = self._validation_loss(loss_fn)
+            if self._valid_data is None or loss < best_loss:
+                best_loss, best_epoch = loss, epoch
+                best_state = {k: v.detach().clone() for k, v in self.network_.state_dict().items()}
+            elif epoch - best_epoch >= compression.FINETUNE_PATIENCE:
+                break
+        self.network_.load_state_dict(best_state)
+        return epoch
+
+    def _rebuild_network(self, packed: dict[str, Any]) -> nn.Module:
+        """The compressed network again, from the packed weights a pickle holds (on the CPU)."""
+        n_out = len(self.classes_) if self._is_classifier else 1
+        with torch.random.fork_rng(devices=[]):  # building draws initial weights: leave the caller's seed alone
+            network = self._make_network(self.n_features_in_, n_out)
+        if self.compression_.quantized:
+            network = compression.quantize_network(network)
+        network.load_state_dict(compression.unpack_state(packed))
+        return network.eval()
 
     # -- prediction ---------------------------------------------------------
 
@@ -280,15 +368,29 @@ class _TorchEstimator(BaseEstimator):
         return np.concatenate(outputs) if outputs else np.zeros((0, 1))
 
     def __getstate__(self) -> dict:
-        """Pickle without training-only state (data tensors, callbacks), with weights on the CPU."""
+        """Pickle without training-only state (data tensors, callbacks), with weights on the CPU.
+
+        A compressed network is stored as its packed weights (zeros as a
+        bitmask, :func:`compression.pack_state`) and rebuilt on unpickling.
+        """
         state = dict(self.__dict__)
         for key in ("_train_data", "_valid_data", "_best_state", "_generator", "optimizer_"):
             state.pop(key, None)
         state["on_epoch"] = None
         if "network_" in state:
-            state["network_"] = state["network_"].to("cpu")
+            network = state.pop("network_")
+            if getattr(self, "compression_", None) is not None:
+                state["_packed_network"] = compression.pack_state(network.state_dict())
+            else:  # a copy when on a GPU: moving the fitted network itself would strand it off its device_
+                state["network_"] = network if next(network.parameters(), torch.empty(0)).device.type == "cpu" else copy.deepcopy(network).to("cpu")
             state["device_"] = torch.device("cpu")
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        packed = state.pop("_packed_network", None)
+        super().__setstate__(state)
+        if packed is not None:
+            self.network_ = self._rebuild_network(packed)
 
 
 class _Classifier(ClassifierMixin):
@@ -337,7 +439,8 @@ class _MLP(_TorchEstimator):
                  learning_rate: float = 1e-3, weight_decay: float = 1e-5, batch_size: int = 128,
                  schedule: str = "constant", epochs: int = 100, patience: int = 10, validation_fraction: float = 0.1,
                  warm_start: bool = False, on_epoch: Callable | None = None, device: str = "auto",
-                 n_jobs: int | None = None, random_state: int = 0):
+                 n_jobs: int | None = None, random_state: int = 0, prune_amount: float = 0.0,
+                 prune_structured: bool = False, finetune_epochs: int = 10, quantize: bool = False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.norm = norm
@@ -356,6 +459,10 @@ class _MLP(_TorchEstimator):
         self.device = device
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.prune_amount = prune_amount
+        self.prune_structured = prune_structured
+        self.finetune_epochs = finetune_epochs
+        self.quantize = quantize
 
     def _mask(self, n_features: int) -> np.ndarray:
         mask = np.zeros(n_features, dtype=bool)
@@ -400,7 +507,8 @@ class _CNN(_TorchEstimator):
                  image_shape: Sequence[int] | None = None, learning_rate: float = 1e-3, weight_decay: float = 1e-5,
                  batch_size: int = 64, schedule: str = "constant", epochs: int = 50, patience: int = 10,
                  validation_fraction: float = 0.1, warm_start: bool = False, on_epoch: Callable | None = None,
-                 device: str = "auto", n_jobs: int | None = None, random_state: int = 0):
+                 device: str = "auto", n_jobs: int | None = None, random_state: int = 0, prune_amount: float = 0.0,
+                 prune_structured: bool = False, finetune_epochs: int = 10, quantize: bool = False):
         self.channels = channels
         self.kernel_size = kernel_size
         self.pooling = pooling
@@ -421,6 +529,10 @@ class _CNN(_TorchEstimator):
         self.device = device
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.prune_amount = prune_amount
+        self.prune_structured = prune_structured
+        self.finetune_epochs = finetune_epochs
+        self.quantize = quantize
 
     def _make_network(self, n_features: int, n_out: int) -> nn.Module:
         _require_one_of(self.activation, ACTIVATIONS, "activation")

@@ -1,0 +1,363 @@
+"""Distillation: one compact model trained to reproduce the final model's predictions.
+
+An ensemble of boosted models, forests and networks wins on accuracy and
+loses on serving cost. :func:`distill` trains a single small LightGBM model
+(the *student*) on what the final model (the *teacher*) predicts:
+
+- on **augmented rows**: the training rows and perturbed copies of them
+  (numeric cells moved by a little noise, categorical cells swapped with
+  another row's), labelled by the teacher, so the student also learns the
+  teacher's function between the training rows (Buciluǎ et al. 2006);
+- on **soft targets**: the teacher's class probabilities, not its labels
+  (cross-entropy against them; Hinton et al. 2015), or its predicted values
+  for regression.
+
+The student's hyperparameters are searched (Optuna's TPE over a compact
+LightGBM space, :data:`STUDENT_SPACE`, translated by the same
+:mod:`searchspaces.to_optuna` as the main search) on how closely it follows
+the teacher on rows held out of its training; the most compact of the
+configurations within :data:`FIDELITY_TOLERANCE` of the best is refitted on
+all rows. It predicts through a :class:`~automl.row_encoder.RowEncoder`: a
+single row costs a fraction of a millisecond.
+
+>>> student = model.distill(X_train, y_train, time_budget=20)  # doctest: +SKIP
+>>> student.report.fidelity, student.predict(X_new)             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from automl.backends.optuna_backend import quiet_optuna
+from automl.errors import ConfigError, DataError
+from automl.metrics import get_metric
+from automl.model import AutoModel, encoded_truth, write_model
+from automl.row_encoder import RowEncoder
+from automl.task import TaskInfo
+from searchspaces import SearchSpace
+from searchspaces.params import Float, Int
+from searchspaces.to_optuna import suggest
+
+log = logging.getLogger(__name__)
+
+STUDENTS = ("auto", "lightgbm")
+STUDENT_SPACE = SearchSpace(
+    (
+        Int("n_estimators", 16, 400, log=True, default=100),
+        Int("num_leaves", 4, 63, log=True, default=15),
+        Int("min_child_samples", 2, 64, log=True, default=10),
+        Float("learning_rate", 0.02, 0.5, log=True, default=0.1),
+        Float("colsample_bytree", 0.5, 1.0, default=1.0),
+        Float("reg_lambda", 1e-8, 10.0, log=True, default=1e-8),
+    ),
+    name="student_lightgbm",
+)
+ROWS_PER_SECOND = 4_000  # distillation rows per second of budget, at most (the student trains on them many times)
+MAX_ROWS = 200_000
+MIN_COPIES = 1
+MAX_COPIES = 10
+LABEL_SHARE = 0.2  # of the budget for the teacher to label the augmented rows
+SEARCH_SHARE = 0.6  # ... for the student's search; the rest for its final fit
+HOLDOUT_SHARE = 0.2  # of the training rows (with their copies) held out to measure the student's fidelity and score
+FIDELITY_TOLERANCE = 0.005  # the smallest student within this much of the best validation loss is chosen
+NOISE_SCALE = 0.1  # numeric noise, in standard deviations of the column
+PERTURB_SHARE = 0.5  # of a copy's numeric cells moved
+SWAP_SHARE = 0.15  # of a copy's categorical cells taken from another row
+
+
+@dataclass(frozen=True)
+class DistillReport:
+    """How the student was made and how closely it follows the teacher, on training rows it never saw.
+
+    ``fidelity`` is the share of held-out rows where the student predicts the
+    teacher's label (classification) or the R² of its predictions against the
+    teacher's (regression); ``score`` and ``teacher_score`` are the student's
+    and the teacher's values of the task's metric on the same rows against the
+    true target (the teacher was fitted on them: its figure is in-sample).
+    """
+
+    student: str
+    params: dict[str, Any]
+    rows: int
+    augmented_rows: int
+    fidelity: float
+    fidelity_name: str
+    score: float
+    teacher_score: float
+    metric: str
+    trials: int
+    seconds: float
+
+
+class DistilledModel:
+    """A compact student of an :class:`~automl.model.AutoModel`: a LightGBM model behind a lean row encoder."""
+
+    def __init__(self, encoder: RowEncoder, booster: Any, base_score: np.ndarray, task: TaskInfo, report: DistillReport):
+        self.encoder = encoder
+        self.booster = booster
+        self.base_score = base_score  # the raw score the boosting started from (LightGBM does not keep a custom one)
+        self.task = task
+        self.report = report
+
+    @property
+    def metric(self) -> str:
+        return self.task.metric
+
+    @property
+    def classes_(self) -> np.ndarray:
+        if self.task.task == "regression":
+            raise AttributeError("a regression model has no classes_")
+        return np.asarray(self.task.classes)
+
+    def _raw(self, X: Any) -> np.ndarray:
+        encoded = self.encoder.encode(X)
+        if not len(encoded):
+            width = 1 if self.task.task != "multiclass" else self.task.n_classes
+            return np.empty((0, width))
+        raw = self.booster.predict(encoded, raw_score=True, num_threads=1)
+        return raw.reshape(len(encoded), -1) + self.base_score
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, one column per class of ``classes_``."""
+        if self.task.task == "regression":
+            raise AttributeError("predict_proba is only available for classification models")
+        return _probabilities(self._raw(X), self.task.task)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels (original values) or regression predictions for the rows of ``X``."""
+        if self.task.task == "regression":
+            return self._raw(X)[:, 0]
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def score(self, X: Any, y: Any, metric: str | None = None) -> float:
+        """The value of ``metric`` (default: the search metric) on ``(X, y)``."""
+        raw = self._raw(X)
+        return get_metric(metric or self.metric, self.task.task)(encoded_truth(self.task, y, len(raw)),
+                                                                 _as_prediction(raw, self.task.task))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the student to ``path``; :func:`automl.load` reads it back."""
+        return write_model(self, path)
+
+    def __repr__(self) -> str:
+        report = self.report
+        return (f"DistilledModel({self.task.task}, {report.student} {report.params.get('n_estimators')} trees x "
+                f"{report.params.get('num_leaves')} leaves, {report.fidelity_name} {report.fidelity:.4f} to its teacher)")
+
+
+def distill(teacher: AutoModel, X: Any = None, y: Any = None, *, time_budget: float = 30.0, student: str = "auto",
+            seed: int = 0) -> DistilledModel:
+    """A compact student trained on ``teacher``'s predictions for the training rows ``X`` and perturbed copies of them.
+
+    Without ``X``, the rows the teacher was fitted on, which a model returned by
+    ``fit`` keeps in memory (a saved and loaded one does not: pass them). ``y``
+    (the true target of ``X``) is optional: with it, the report gives the
+    student's own score on rows held out of its training. ``student``:
+    ``"lightgbm"`` (``"auto"``, the default, chooses it). See the module docstring.
+    """
+    started = time.monotonic()
+    if student not in STUDENTS:
+        raise ConfigError(f"student must be one of {STUDENTS}, got {student!r}")
+    if isinstance(time_budget, bool) or not isinstance(time_budget, (int, float)) or not time_budget > 0:
+        raise ConfigError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
+    task = teacher.task
+    if X is None:
+        kept = getattr(teacher, "training_rows", None)
+        if kept is None:
+            raise ConfigError("this model does not hold its training rows (a loaded model does not keep them): "
+                              "pass them, model.distill(X_train, y_train)")
+        prepared, y = kept
+    else:
+        prepared = teacher.schema.prepare(X)
+    if len(prepared) < 10:
+        raise DataError(f"distillation needs the training rows (at least 10), got {len(prepared)}")
+    target = None if y is None else encoded_truth(task, y, len(prepared))
+    rng = np.random.default_rng(seed)
+    encoder = RowEncoder.fit(teacher.schema, prepared)
+    holdout = rng.random(len(prepared)) < HOLDOUT_SHARE
+    copies = _copies(teacher, prepared, time_budget)
+    train_rows, train_targets = _labelled(teacher, encoder, prepared.loc[~holdout], copies, rng)
+    valid_rows, valid_targets = _labelled(teacher, encoder, prepared.loc[holdout], copies, rng)
+    search_seconds = max(0.5, SEARCH_SHARE * time_budget - (time.monotonic() - started))
+    fitter = _StudentFitter(task.task, task.n_classes, encoder.categorical_indices, seed)
+    params, trials = fitter.search(train_rows, train_targets, valid_rows, valid_targets, search_seconds)
+    booster, base = fitter.fit(params, train_rows, train_targets)
+    held = encoder.encode_prepared(prepared.loc[holdout])
+    originals = holdout.sum()
+    student_raw = booster.predict(held, raw_score=True, num_threads=1).reshape(originals, -1) + base
+    teacher_out = valid_targets[:originals]
+    fidelity, fidelity_name = _fidelity(task.task, student_raw, teacher_out)
+    metric = get_metric(task.metric, task.task)
+    score = teacher_score = math.nan
+    if target is not None and originals:
+        truth = target[holdout]
+        score = metric(truth, _as_prediction(student_raw, task.task))
+        teacher_score = metric(truth, teacher_out if task.task != "regression" else teacher_out[:, 0])
+    all_rows = np.vstack([train_rows, valid_rows])
+    all_targets = np.vstack([train_targets, valid_targets])
+    booster, base = fitter.fit(params, all_rows, all_targets)  # the student serves from all rows
+    report = DistillReport(
+        student="lightgbm", params=params, rows=len(prepared), augmented_rows=len(all_rows) - len(prepared),
+        fidelity=fidelity, fidelity_name=fidelity_name, score=score, teacher_score=teacher_score, metric=metric.name,
+        trials=trials, seconds=time.monotonic() - started,
+    )
+    log.info("distilled into %s: %s %.4f", params, fidelity_name, fidelity)
+    return DistilledModel(encoder, booster, base, task, report)
+
+
+def _copies(teacher: AutoModel, prepared: pd.DataFrame, time_budget: float) -> int:
+    """How many perturbed copies of each row the budget affords: the teacher must label them in its share of it."""
+    sample = prepared.iloc[: min(len(prepared), 500)]
+    started = time.monotonic()
+    _teacher_output(teacher, sample)
+    per_row = (time.monotonic() - started) / len(sample)
+    affordable = LABEL_SHARE * time_budget / max(per_row, 1e-7)
+    rows = min(affordable, ROWS_PER_SECOND * time_budget, MAX_ROWS)
+    return int(np.clip(rows / len(prepared) - 1, MIN_COPIES, MAX_COPIES))
+
+
+def _labelled(teacher: AutoModel, encoder: RowEncoder, prepared: pd.DataFrame, copies: int,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``prepared`` and ``copies`` perturbed copies of it, encoded, with the teacher's outputs (originals first)."""
+    frames = [prepared] + [_perturbed(prepared, encoder, rng) for _ in range(copies)]
+    rows = pd.concat(frames, ignore_index=True)
+    return encoder.encode_prepared(rows), _teacher_output(teacher, rows)
+
+
+def _perturbed(prepared: pd.DataFrame, encoder: RowEncoder, rng: np.random.Generator) -> pd.DataFrame:
+    """A copy of ``prepared`` with some numeric cells moved by noise and some categorical cells from other rows."""
+    copy = prepared.copy()
+    n = len(copy)
+    for name, mapping in zip(encoder.columns, encoder.codes):
+        column = copy[name]
+        if mapping is None:
+            values = column.to_numpy(dtype=float, copy=True)
+            spread = np.nanstd(values) if np.isfinite(values).any() else 0.0
+            moved = rng.random(n) < PERTURB_SHARE
+            values[moved] += rng.normal(0.0, NOISE_SCALE * spread, moved.sum())
+            copy[name] = values
+        else:
+            swapped = np.flatnonzero(rng.random(n) < SWAP_SHARE)
+            if len(swapped):
+                donors = rng.integers(0, n, len(swapped))
+                codes = column.cat.codes.to_numpy().copy()
+                codes[swapped] = codes[donors]
+                copy[name] = pd.Categorical.from_codes(codes, dtype=column.dtype)
+    return copy
+
+
+def _teacher_output(teacher: AutoModel, prepared: pd.DataFrame) -> np.ndarray:
+    """The teacher's class probabilities, or its values as one column, for prepared rows."""
+    if teacher.task.task == "regression":
+        return np.asarray(teacher.ensemble.predict(prepared), dtype=float).reshape(-1, 1)
+    return teacher.ensemble.predict_proba(prepared, teacher.task.n_classes)
+
+
+class _StudentFitter:
+    """Trains a LightGBM student on the teacher's outputs: squared error on values, cross-entropy on probabilities."""
+
+    def __init__(self, task: str, n_classes: int, categorical: list[int], seed: int):
+        self.task, self.n_classes, self.categorical, self.seed = task, n_classes, categorical, seed
+
+    def fit(self, params: dict[str, Any], X: np.ndarray, targets: np.ndarray) -> tuple[Any, np.ndarray]:
+        import lightgbm
+
+        options = {
+            "num_leaves": params["num_leaves"], "min_data_in_leaf": params["min_child_samples"],
+            "learning_rate": params["learning_rate"], "feature_fraction": params["colsample_bytree"],
+            "lambda_l2": params["reg_lambda"], "num_threads": 1, "verbose": -1, "seed": self.seed,
+            "deterministic": True, "force_row_wise": True,
+        }
+        if self.task == "regression":
+            base = np.array([float(np.mean(targets))])
+            label, init = targets[:, 0], None
+            options["objective"] = "regression"
+        elif self.task == "binary":
+            share = float(np.clip(np.mean(targets[:, 1]), 1e-6, 1 - 1e-6))
+            base = np.array([math.log(share / (1 - share))])
+            label, init = targets[:, 1], np.full(len(X), base[0])
+            options["objective"] = "cross_entropy"
+        else:
+            base = np.log(np.clip(targets.mean(axis=0), 1e-6, None))
+            label, init = np.zeros(len(X)), np.tile(base, (len(X), 1))
+            options.update(objective=_soft_multiclass(targets), num_class=self.n_classes)
+        if self.task == "regression":
+            label = label - base[0]
+        data = lightgbm.Dataset(X, label=label, init_score=init, categorical_feature=self.categorical or "auto",
+                                free_raw_data=False)
+        booster = lightgbm.train(options, data, num_boost_round=params["n_estimators"])
+        # from its text alone: the custom objective (a closure over the targets) stays out of the saved student
+        return lightgbm.Booster(model_str=booster.model_to_string()), base
+
+    def search(self, X: np.ndarray, targets: np.ndarray, X_valid: np.ndarray, valid_targets: np.ndarray,
+               seconds: float) -> tuple[dict[str, Any], int]:
+        """The most compact configuration of :data:`STUDENT_SPACE` within tolerance of the best fidelity found in time."""
+        deadline = time.monotonic() + seconds
+        with quiet_optuna():
+            study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=self.seed))
+            study.enqueue_trial(STUDENT_SPACE.default())
+            while time.monotonic() < deadline:
+                trial = study.ask()
+                params = suggest(trial, STUDENT_SPACE)
+                booster, base = self.fit(params, X, targets)
+                raw = booster.predict(X_valid, raw_score=True, num_threads=1).reshape(len(X_valid), -1) + base
+                study.tell(trial, _fidelity_loss(self.task, raw, valid_targets))
+        done = [t for t in study.trials if t.value is not None]
+        best = min(t.value for t in done)
+        close = [t for t in done if t.value <= best + FIDELITY_TOLERANCE * max(abs(best), 1e-12) + 1e-12]
+        chosen = min(close, key=lambda t: (t.params["n_estimators"] * t.params["num_leaves"], t.value))
+        return dict(chosen.params), len(done)
+
+
+def _soft_multiclass(targets: np.ndarray):
+    """LightGBM's objective for cross-entropy against probabilities: softmax minus the targets, and its curvature."""
+
+    def objective(raw: np.ndarray, data: Any) -> tuple[np.ndarray, np.ndarray]:
+        probabilities = _softmax(raw)
+        return probabilities - targets, np.maximum(probabilities * (1 - probabilities), 1e-6)
+
+    return objective
+
+
+def _softmax(raw: np.ndarray) -> np.ndarray:
+    shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def _probabilities(raw: np.ndarray, task: str) -> np.ndarray:
+    if task == "binary":
+        positive = 1.0 / (1.0 + np.exp(-raw[:, 0]))
+        return np.column_stack([1 - positive, positive])
+    return _softmax(raw)
+
+
+def _as_prediction(raw: np.ndarray, task: str) -> np.ndarray:
+    return raw[:, 0] if task == "regression" else _probabilities(raw, task)
+
+
+def _fidelity_loss(task: str, raw: np.ndarray, targets: np.ndarray) -> float:
+    """How far the student is from the teacher: squared error on values, cross-entropy against its probabilities."""
+    if task == "regression":
+        return float(np.mean((raw[:, 0] - targets[:, 0]) ** 2))
+    probabilities = np.clip(_probabilities(raw, task), 1e-12, 1.0)
+    return float(-np.mean(np.sum(targets * np.log(probabilities), axis=1)))
+
+
+def _fidelity(task: str, raw: np.ndarray, targets: np.ndarray) -> tuple[float, str]:
+    """The share of rows where the student predicts the teacher's label, or R² against the teacher's values."""
+    if not len(raw):
+        return math.nan, "agreement" if task != "regression" else "r2"
+    if task == "regression":
+        residual = np.sum((raw[:, 0] - targets[:, 0]) ** 2)
+        total = np.sum((targets[:, 0] - targets[:, 0].mean()) ** 2)
+        return float(1 - residual / total) if total > 0 else float(residual == 0), "r2"
+    return float(np.mean(np.argmax(_probabilities(raw, task), axis=1) == np.argmax(targets, axis=1))), "agreement"

@@ -1,0 +1,136 @@
+"""A lean prediction path: raw rows to a float matrix in plain Python and NumPy, without per-column pandas work.
+
+:meth:`FeatureSchema.prepare` types every column with pandas, which costs
+milliseconds for a single row, more than a compact model takes to predict.
+A :class:`RowEncoder` is fitted on the prepared training features and turns
+new rows into one float matrix the way a tree model reads them: numeric
+columns as floats (missing, unparseable or infinite values as NaN) and
+categorical columns as integer codes of the training levels (unseen or
+missing: NaN). For a schema of plain numeric and categorical columns given a
+frame whose columns are in training order (or a NumPy array) it reads the
+values directly; otherwise (dates, text, reordered columns) it takes the full
+:meth:`~automl.data.FeatureSchema.prepare` path first, so both paths agree.
+
+>>> import pandas as pd
+>>> from automl.data import load_dataset
+>>> data = load_dataset(pd.DataFrame({"a": [1.0, 2, 3, 4, 5, 6], "c": list("xyxyxy"), "y": [0, 1] * 3}), target="y")
+>>> encoder = RowEncoder.fit(data.schema, data.X)
+>>> encoder.encode(pd.DataFrame({"a": [2.5], "c": ["y"]})).tolist()
+[[2.5, 1.0]]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from automl.data import FeatureSchema
+from automl.errors import DataError
+
+LEAN_ROWS = 64  # mixed-type batches up to this many rows are encoded cell by cell; larger ones by pandas, column by column
+
+
+@dataclass(frozen=True)
+class RowEncoder:
+    """The prepared features as a float matrix: which columns, which are categorical, and each one's level codes."""
+
+    schema: FeatureSchema
+    columns: tuple[str, ...]  # the prepared feature columns encoded, in order (text columns left out)
+    codes: tuple[dict[str, int] | None, ...]  # per column: level -> code for a categorical one, None for a numeric one
+
+    @classmethod
+    def fit(cls, schema: FeatureSchema, prepared: pd.DataFrame) -> RowEncoder:
+        """The encoder of ``prepared`` (the typed training features :meth:`FeatureSchema.prepare` returns)."""
+        text = set(getattr(schema, "text", ()))
+        columns = tuple(c for c in prepared.columns if c not in text)
+        codes = []
+        for name in columns:
+            column = prepared[name]
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                codes.append({str(level): index for index, level in enumerate(column.cat.categories)})
+            else:
+                codes.append(None)
+        return cls(schema, columns, tuple(codes))
+
+    @property
+    def categorical_indices(self) -> list[int]:
+        """Positions of the categorical columns in the encoded matrix."""
+        return [i for i, mapping in enumerate(self.codes) if mapping is not None]
+
+    @property
+    def _plain(self) -> bool:
+        """Whether raw input columns are the prepared ones (no dates, text or dropped columns to handle)."""
+        schema = self.schema
+        return not (getattr(schema, "dates", ()) or getattr(schema, "text", ()) or getattr(schema, "dropped", ())) and (
+            tuple(schema.names) == self.columns
+        )
+
+    def encode(self, X: Any) -> np.ndarray:
+        """Raw rows (a DataFrame, a 2-D array, or a mapping of column to value for one row) as a float matrix."""
+        if isinstance(X, dict):
+            X = pd.DataFrame([X])
+        if self._plain:
+            values = _direct_values(X, self.columns)
+            if values is not None and (len(values) <= LEAN_ROWS or values.dtype.kind in "fiub"):
+                return self._encode_values(values)
+        return self.encode_prepared(self.schema.prepare(X))
+
+    def encode_prepared(self, prepared: pd.DataFrame) -> np.ndarray:
+        """Prepared features (typed by :meth:`FeatureSchema.prepare`) as a float matrix."""
+        out = np.empty((len(prepared), len(self.columns)))
+        for index, (name, mapping) in enumerate(zip(self.columns, self.codes)):
+            column = prepared[name]
+            if mapping is None:
+                out[:, index] = column.to_numpy(dtype=float, na_value=np.nan)
+            else:
+                labels = column.astype(object).to_numpy()
+                out[:, index] = [mapping.get(label, np.nan) if isinstance(label, str) else np.nan for label in labels]
+        out[np.isinf(out)] = np.nan
+        return out
+
+    def _encode_values(self, values: np.ndarray) -> np.ndarray:
+        if values.dtype.kind in "fiub" and not self.categorical_indices:
+            out = values.astype(float, copy=True)
+            out[np.isinf(out)] = np.nan
+            return out
+        out = np.empty(values.shape)
+        for row in range(values.shape[0]):
+            for index, mapping in enumerate(self.codes):
+                value = values[row, index]
+                out[row, index] = _number(value) if mapping is None else mapping.get(_level(value), np.nan)
+        return out
+
+
+def _direct_values(X: Any, columns: tuple[str, ...]) -> np.ndarray | None:
+    """The raw values in training column order without pandas typing, or None where that cannot be done safely."""
+    if isinstance(X, pd.DataFrame):
+        if tuple(map(str, X.columns)) != columns:
+            return None
+        return X.to_numpy()
+    if isinstance(X, np.ndarray):
+        if X.ndim != 2 or X.shape[1] != len(columns):
+            raise DataError(f"X has {X.shape[-1] if X.ndim else 0} features, but the model expects {len(columns)}")
+        return X
+    return None
+
+
+def _number(value: Any) -> float:
+    """A numeric cell as a float: missing, unparseable and infinite values as NaN."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def _level(value: Any) -> str | None:
+    """A categorical cell as the training level it reads as ("1" for 1.0), None when missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
