@@ -125,7 +125,36 @@ def main(work: Path) -> None:
         "best_model": best,
         "version": _version(),
     }
+    if spec.get("deploy"):
+        result["deploy"] = _deploy_figures(predictor, test, spec["problem_type"], work / "models")
     (work / "result.json").write_text(json.dumps(result))
+
+
+def _deploy_figures(predictor, test, problem_type: str, path: Path) -> dict:
+    """What serving the fitted predictor costs: single-row latency p50/p99, rows per second in batches, disk size.
+
+    The same figures as benchmarks/deploy.py measures for the other systems: ``predict_proba`` (classification) or
+    ``predict`` on one test row at a time, 100 calls after a warm-up; one batch of 10,000 rows (test rows repeated);
+    the bytes of the predictor's folder, which is what a user ships unless they prune it.
+    """
+    import numpy as np
+    import pandas as pd
+
+    predict = predictor.predict if problem_type == "regression" else predictor.predict_proba
+    rows = [test.iloc[[i % len(test)]] for i in range(101)]
+    predict(rows[0])
+    times = []
+    for row in rows[1:]:
+        started = time.perf_counter()
+        predict(row)
+        times.append(time.perf_counter() - started)
+    batch = pd.concat([test] * (10_000 // len(test) + 1), ignore_index=True).iloc[:10_000]
+    started = time.perf_counter()
+    predict(batch)
+    batch_seconds = time.perf_counter() - started
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return {"p50_ms": 1000 * float(np.percentile(times, 50)), "p99_ms": 1000 * float(np.percentile(times, 99)),
+            "rows_per_second": 10_000 / batch_seconds, "size_mb": size / 2**20}
 
 
 if __name__ == "__main__":
