@@ -27,6 +27,7 @@ from automl.metrics import Metric, get_metric
 from automl.model import AutoModel, SearchSummary
 from automl.options import FitOptions
 from automl.progress import SearchProgress, log_level
+from automl.row_encoder import RowEncoder
 from automl.warm import ZERO_SHOT_METHOD, TrialShape, WarmStart, initial_count, plan_warm_start
 from automl.worker import WorkerPool
 from metaknowledge.features import extract
@@ -231,6 +232,7 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
         )
         model = AutoModel(final_model.ensemble, dataset.schema, dataset.task_info(metric.name), results, final_model.best, summary)
         model.training_rows = (dataset.X, dataset.y)  # for model.distill(); in memory only, never saved
+        model.row_encoder = RowEncoder.fit(dataset.schema, dataset.X)  # the lean path of predictions on a few rows
         if options.limits.any:
             _serve_within(model, options.limits, dataset.X.iloc[:1])
         if options.report:

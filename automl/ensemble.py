@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from automl.evaluation import TrialResult, aligned_proba
+from automl.evaluation import TrialResult
 from automl.leaderboard import best_result, ranked_results
 from automl.metrics import Metric
+from automl.probabilities import aligned_proba
 from searchspaces import Config
 
 PRIOR_MIXES = (0.001, 0.003, 0.01, 0.03, 0.1)  # shares of the class prior a log-loss model's probabilities may take
@@ -258,13 +259,15 @@ class Ensemble:
 
     def predict(self, X: Any) -> np.ndarray:
         """The members' weighted mean prediction (regression)."""
-        predictions = [np.asarray(p.predict(X), dtype=float).ravel() for p in self.pipelines]
-        return np.average(predictions, axis=0, weights=self._shares())
+        return self.combine([np.asarray(p.predict(X), dtype=float).ravel() for p in self.pipelines])
 
     def predict_proba(self, X: Any, n_classes: int) -> np.ndarray:
         """The members' weighted mean class probabilities, one column per class of the task."""
-        probabilities = [aligned_proba(p[-1], p[:-1].transform(X), n_classes) for p in self.pipelines]
-        averaged = np.average(probabilities, axis=0, weights=self._shares())
-        if not self.prior_share:
+        return self.combine([aligned_proba(p[-1], p[:-1].transform(X), n_classes) for p in self.pipelines])
+
+    def combine(self, predictions: list[np.ndarray]) -> np.ndarray:
+        """The members' predictions (one array each, in member order) as the ensemble's: weighted, the prior mixed in."""
+        averaged = np.average(predictions, axis=0, weights=self._shares())
+        if not self.prior_share or averaged.ndim == 1:
             return averaged
         return (1 - self.prior_share) * averaged + self.prior_share * self.prior

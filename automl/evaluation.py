@@ -22,7 +22,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -31,8 +31,11 @@ from sklearn.pipeline import Pipeline
 
 from automl.data import Dataset
 from automl.footprint import latency_ms, serialized_mb
+from automl.lean_pipeline import LeanPipeline
 from automl.metrics import Metric
 from automl.preprocessing import make_preprocessor
+from automl.probabilities import aligned_proba
+from automl.row_encoder import RowEncoder
 from searchspaces import BuildContext, Config, Learner
 
 log = logging.getLogger(__name__)
@@ -130,18 +133,6 @@ def choose_resampling(n_rows: int, requested: str = "auto", n_folds: int | None 
     return Resampling("cv", n_folds=n_folds)
 
 
-def aligned_proba(model: Any, X: np.ndarray, n_classes: int) -> np.ndarray:
-    """Class probabilities with one column per class of the task, in order."""
-    classes = np.asarray(getattr(model, "classes_", np.arange(n_classes))).astype(int)
-    if hasattr(model, "predict_proba"):
-        proba = np.asarray(model.predict_proba(X), dtype=float)
-    else:
-        proba = np.eye(len(classes))[np.searchsorted(classes, np.asarray(model.predict(X)).astype(int))]
-    full = np.zeros((proba.shape[0], n_classes))
-    full[:, classes] = proba
-    return full
-
-
 def sample_rows(y: np.ndarray, size: int | None, seed: int, classification: bool) -> np.ndarray:
     """``size`` row indices of ``y`` (all of them when ``size`` is None or larger), sorted.
 
@@ -189,7 +180,7 @@ class Evaluator:
         self.validation_rows = np.unique(np.concatenate([valid for _, valid in self.splits]))
         self._cache: dict[tuple[Any, int], tuple[Any, np.ndarray, np.ndarray, int]] = {}
         self._cache_bytes = 0
-        self._transformer_footprints: dict[tuple[Any, int], tuple[float, float]] = {}
+        self._transformer_ms_cache: dict[tuple[Any, int], float] = {}
         self.device = "cpu"  # where learners that can use a GPU should train (set by the backend's worker)
 
     def _search_rows(self, max_rows: int | None) -> np.ndarray:
@@ -225,24 +216,41 @@ class Evaluator:
         return entry
 
     def _footprint(self, learner: Learner, fold: int, model: Any, X_valid: np.ndarray) -> tuple[float, float]:
-        """The single-row latency (ms) and pickled size (MB) of the fold's pipeline: its preprocessing's (measured once,
-        the row's typing by the schema included) and its model's."""
-        key = (learner.preprocessing, fold)
+        """The single-row latency (ms) and pickled size (MB) of the fold's pipeline, timed along the path the final
+        model will take for one row: the lean one (:mod:`automl.lean_pipeline`) where the pipeline compiles to it,
+        else the row's typing by the schema, the preprocessing (measured once per preprocessing) and the model."""
+        transformer = self._prepared(learner, fold)[0]
+        row = self.dataset.X.iloc[self.splits[fold][1][:1]]
         try:
-            if key not in self._transformer_footprints:
-                transformer = self._prepared(learner, fold)[0]
-                row, schema = self.dataset.X.iloc[self.splits[fold][1][:1]], self.dataset.schema
-                # the row's checking and typing (FeatureSchema.prepare) is part of every prediction's path
-                self._transformer_footprints[key] = (latency_ms(lambda: transformer.transform(schema.prepare(row))),
-                                                     serialized_mb(transformer))
-            transform_ms, transform_mb = self._transformer_footprints[key]
+            lean = LeanPipeline.compile(Pipeline([("prepare", transformer), ("model", model)]), self._row_encoder)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model_ms = latency_ms(lambda: self.predict(model, X_valid[:1]))
-            return transform_ms + model_ms, transform_mb + serialized_mb(model)
+                if lean is not None:
+                    predict_ms = latency_ms(lambda: self._lean_predict(lean, self._row_encoder.encode(row)))
+                else:
+                    predict_ms = self._transformer_ms(learner, fold, row) + latency_ms(
+                        lambda: self.predict(model, X_valid[:1]))
+            return predict_ms, serialized_mb(transformer) + serialized_mb(model)
         except Exception as error:  # a figure we could not measure is unknown, not a failed trial
             log.debug("footprint of %s not measured: %s", learner.name, error)
             return math.nan, math.nan
+
+    def _lean_predict(self, lean: LeanPipeline, encoded: np.ndarray) -> np.ndarray:
+        if self.dataset.task == "regression":
+            return lean.predict_values(encoded)
+        return lean.predict_proba(encoded, self.n_classes)
+
+    def _transformer_ms(self, learner: Learner, fold: int, row: Any) -> float:
+        """The latency of typing ``row`` by the schema and preprocessing it, measured once per (preprocessing, fold)."""
+        key = (learner.preprocessing, fold)
+        if key not in self._transformer_ms_cache:
+            transformer, schema = self._prepared(learner, fold)[0], self.dataset.schema
+            self._transformer_ms_cache[key] = latency_ms(lambda: transformer.transform(schema.prepare(row)))
+        return self._transformer_ms_cache[key]
+
+    @cached_property
+    def _row_encoder(self) -> RowEncoder:
+        return RowEncoder.fit(self.dataset.schema, self.dataset.X)
 
     def _context(self, n_rows: int, n_features: int, n_native: int) -> BuildContext:
         return BuildContext(

@@ -26,7 +26,9 @@ from automl.ensemble import Ensemble, Member
 from automl.errors import DataError, ModelFileError
 from automl.evaluation import TrialResult
 from automl.leaderboard import make_leaderboard
+from automl.lean_pipeline import LeanPipeline
 from automl.metrics import get_metric
+from automl.row_encoder import LEAN_ROWS
 from automl.task import TaskInfo, plain_label
 from automl.warm import WarmStart
 from searchspaces import Config
@@ -132,6 +134,9 @@ class AutoModel:
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels (original values) or regression predictions for the rows of ``X``."""
+        lean = self._lean_prediction(X)
+        if lean is not None:
+            return lean if self.task.task == "regression" else self.classes_[np.argmax(lean, axis=1)]
         features = self._features(X)
         if self.task.task == "regression":
             return self.ensemble.predict(features) if len(features) else np.empty(0)
@@ -141,7 +146,26 @@ class AutoModel:
         """Class probabilities, one column per class of ``classes_``."""
         if self.task.task == "regression":
             raise AttributeError("predict_proba is only available for classification models")
-        return self._proba(self._features(X))
+        lean = self._lean_prediction(X)
+        return lean if lean is not None else self._proba(self._features(X))
+
+    def _lean_prediction(self, X: Any) -> np.ndarray | None:
+        """Probabilities or values through the compiled pipelines (:mod:`automl.lean_pipeline`) for a few rows;
+        None where that path does not apply (many rows, a pipeline it cannot compile, a model saved without it)."""
+        encoder = getattr(self, "row_encoder", None)
+        if encoder is None or not hasattr(X, "__len__") or not 0 < len(X) <= LEAN_ROWS:
+            return None
+        cached = self.__dict__.get("_lean_members")
+        if cached is None or cached[0] is not self.ensemble:
+            members = [LeanPipeline.compile(p, encoder) for p in self.ensemble.pipelines]
+            cached = self._lean_members = (self.ensemble, None if None in members else members)
+        members = cached[1]
+        if members is None:
+            return None
+        encoded = encoder.encode(X)
+        if self.task.task == "regression":
+            return self.ensemble.combine([m.predict_values(encoded) for m in members])
+        return self.ensemble.combine([m.predict_proba(encoded, len(self.task.classes)) for m in members])
 
     def _proba(self, features: pd.DataFrame) -> np.ndarray:
         """Probabilities for features already prepared by the schema (no rows: an empty answer)."""
@@ -184,6 +208,7 @@ class AutoModel:
         """What is saved: not the training rows kept for :meth:`distill`, nor the trials' out-of-fold predictions."""
         state = self.__dict__.copy()
         state.pop("training_rows", None)
+        state.pop("_lean_members", None)  # compiled again on first use
         state["results"] = [replace(r, predictions=None) if r.predictions is not None else r for r in self.results]
         return state
 

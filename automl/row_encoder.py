@@ -5,8 +5,8 @@ milliseconds for a single row, more than a compact model takes to predict.
 A :class:`RowEncoder` is fitted on the prepared training features and turns
 new rows into one float matrix the way a tree model reads them: numeric
 columns as floats (missing, unparseable or infinite values as NaN) and
-categorical columns as integer codes of the training levels (unseen or
-missing: NaN). For a schema of plain numeric and categorical columns given a
+categorical columns as integer codes of the training levels (missing: NaN;
+a level unseen in training: -1, which LightGBM also reads as missing). For a schema of plain numeric and categorical columns given a
 frame whose columns are in training order (or a NumPy array) it reads the
 values directly; otherwise (dates, text, reordered columns) it takes the full
 :meth:`~automl.data.FeatureSchema.prepare` path first, so both paths agree.
@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from automl.data import FeatureSchema
-from automl.errors import DataError
+from automl.data import MAX_MAGNITUDE, FeatureSchema
 
+PLAIN_TYPES = (str, int, float, bool, np.number, np.bool_)  # cell values the lean path reads itself
+UNSEEN = -1.0  # the code of a categorical level the training data did not hold
 LEAN_ROWS = 64  # mixed-type batches up to this many rows are encoded cell by cell; larger ones by pandas, column by column
 
 
@@ -70,13 +71,20 @@ class RowEncoder:
         )
 
     def encode(self, X: Any) -> np.ndarray:
-        """Raw rows (a DataFrame, a 2-D array, or a mapping of column to value for one row) as a float matrix."""
+        """Raw rows (a DataFrame, a 2-D array, or a mapping of column to value for one row) as a float matrix.
+
+        Values the full path would warn about or refuse (text in a numeric
+        column, infinities, nested values) take the full path, so they are
+        reported as they would be.
+        """
         if isinstance(X, dict):
             X = pd.DataFrame([X])
         if self._plain:
             values = _direct_values(X, self.columns)
             if values is not None and (len(values) <= LEAN_ROWS or values.dtype.kind in "fiub"):
-                return self._encode_values(values)
+                encoded = self._encode_values(values)
+                if encoded is not None:
+                    return encoded
         return self.encode_prepared(self.schema.prepare(X))
 
     def encode_prepared(self, prepared: pd.DataFrame) -> np.ndarray:
@@ -88,20 +96,28 @@ class RowEncoder:
                 out[:, index] = column.to_numpy(dtype=float, na_value=np.nan)
             else:
                 labels = column.astype(object).to_numpy()
-                out[:, index] = [mapping.get(label, np.nan) if isinstance(label, str) else np.nan for label in labels]
+                out[:, index] = [mapping.get(label, UNSEEN) if isinstance(label, str) else np.nan for label in labels]
         out[np.isinf(out)] = np.nan
         return out
 
-    def _encode_values(self, values: np.ndarray) -> np.ndarray:
+    def _encode_values(self, values: np.ndarray) -> np.ndarray | None:
+        """Raw values in training column order as the matrix, or None when one needs the full path."""
         if values.dtype.kind in "fiub" and not self.categorical_indices:
-            out = values.astype(float, copy=True)
-            out[np.isinf(out)] = np.nan
-            return out
+            out = values.astype(float)
+            return out if np.all(np.abs(out[~np.isnan(out)]) <= MAX_MAGNITUDE) else None
         out = np.empty(values.shape)
         for row in range(values.shape[0]):
             for index, mapping in enumerate(self.codes):
                 value = values[row, index]
-                out[row, index] = _number(value) if mapping is None else mapping.get(_level(value), np.nan)
+                if not isinstance(value, PLAIN_TYPES) and value is not None:
+                    return None
+                if mapping is not None:
+                    out[row, index] = _code(mapping, _level(value))
+                    continue
+                number = _number(value)
+                if (math.isnan(number) and not _missing(value)) or abs(number) > MAX_MAGNITUDE:
+                    return None
+                out[row, index] = number
         return out
 
 
@@ -111,25 +127,30 @@ def _direct_values(X: Any, columns: tuple[str, ...]) -> np.ndarray | None:
         if tuple(map(str, X.columns)) != columns:
             return None
         return X.to_numpy()
-    if isinstance(X, np.ndarray):
-        if X.ndim != 2 or X.shape[1] != len(columns):
-            raise DataError(f"X has {X.shape[-1] if X.ndim else 0} features, but the model expects {len(columns)}")
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == len(columns):
         return X
-    return None
+    return None  # the full path checks the input and says what is wrong with it
+
+
+def _code(mapping: dict[str, int], level: str | None) -> float:
+    return math.nan if level is None else mapping.get(level, UNSEEN)
 
 
 def _number(value: Any) -> float:
-    """A numeric cell as a float: missing, unparseable and infinite values as NaN."""
+    """A numeric cell as a float (NaN when it is not a number)."""
     try:
-        number = float(value)
-    except (TypeError, ValueError):
+        return float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError, OverflowError):
         return math.nan
-    return number if math.isfinite(number) else math.nan
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, (float, np.floating)) and math.isnan(value))
 
 
 def _level(value: Any) -> str | None:
     """A categorical cell as the training level it reads as ("1" for 1.0), None when missing."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return None
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))

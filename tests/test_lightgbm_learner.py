@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from automl.data import load_dataset
-from automl.evaluation import Evaluator, Resampling, aligned_proba
+from automl.evaluation import Evaluator, Resampling
 from automl.metrics import get_metric, log_loss
+from automl.probabilities import aligned_proba
 from searchspaces import get_learner
 from tests.conftest import pmlb_path
 
