@@ -9,7 +9,7 @@
 import logging
 
 from automl.engine import fit, zero_shot
-from automl.errors import AutoMLError, ConfigError, DataError, ModelFileError, SearchFailed
+from automl.errors import AutoMLError, ConfigError, DataError, ExportError, ModelFileError, SearchFailed
 from automl.estimators import AutoMLClassifier, AutoMLRegressor
 from automl.model import AutoModel, load
 
@@ -33,6 +33,7 @@ __all__ = [
     "AutoModel",
     "ConfigError",
     "DataError",
+    "ExportError",
     "ModelFileError",
     "SearchFailed",
     "fit",

@@ -27,6 +27,7 @@ EXAMPLES = """examples:
   automl predict model.pkl new_rows.csv --out predictions.csv --proba
   automl info model.pkl
   automl report model.pkl --out report.html --data test.csv   # an HTML report of the search
+  automl export model.pkl --format onnx --out model.onnx --data train.csv   # one ONNX graph, checked in onnxruntime
   automl kb info
   automl kb build --datasets ../shared/datasets/pmlb --configs 150 --kb corpus.sqlite
   automl meta fit sinusoid --algorithm metasgd --time 60 --out sine.pkl   # learning to learn (automl meta --help)
@@ -105,6 +106,15 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="report.html", help="where to write the report (default report.html)")
     report.add_argument("--data", metavar="FILE",
                         help="held-out rows with the target column (CSV/TSV/Parquet): the report shows feature importance on them")
+
+    export = commands.add_parser("export", help="write a saved model (or student) as one ONNX graph, checked in onnxruntime")
+    export.add_argument("model", help="a model file written by 'automl fit' (or its .student.pkl)")
+    export.add_argument("--format", default="onnx", help="the format to write (onnx)")
+    export.add_argument("--out", default="model.onnx", help="where to write it (default model.onnx; FILE.json beside it)")
+    export.add_argument("--data", metavar="FILE", required=True,
+                        help="training rows (CSV/TSV/Parquet) to check the export on: the graph is run on them in "
+                             "onnxruntime and compared with the model")
+    export.add_argument("--target", metavar="COL", help="the target column of --data, left out (default: the model's)")
 
     kb = commands.add_parser("kb", help="knowledge bases: info, build, import-openml, export, merge")
     kb_commands = kb.add_subparsers(dest="kb_command", metavar="KB_COMMAND")
@@ -281,6 +291,23 @@ def _report(args: argparse.Namespace) -> None:
     print(f"report written to {model.report(args.out, *(data or ()))}")
 
 
+def _export(args: argparse.Namespace) -> None:
+    import automl
+    from automl.export import require_format
+    from automl.sources import read_table
+
+    require_format(args.format)
+    model = automl.load(args.model)
+    if not hasattr(model, "export"):
+        raise automl.ModelFileError(f"{args.model!r} holds a meta-model; 'automl export' writes models of 'automl fit'")
+    frame = read_table(args.data)
+    target = args.target or model.task.target
+    if args.target and args.target not in frame.columns:
+        raise automl.DataError(f"--target {args.target!r} is not a column of {args.data}")
+    rows = frame.drop(columns=[target]) if target in frame.columns else frame
+    print(model.export(args.out, args.format, X=rows).describe())
+
+
 def _kb(args: argparse.Namespace) -> None:
     from metaknowledge.store import KnowledgeBase
 
@@ -360,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _bench(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
-    handlers = {"fit": _fit, "worker": _worker, "predict": _predict, "info": _info, "report": _report, "kb": _kb,
+    handlers = {"fit": _fit, "worker": _worker, "predict": _predict, "info": _info, "report": _report, "export": _export, "kb": _kb,
                 "meta": cli_meta.run}
     if args.command not in handlers:
         parser.print_help()

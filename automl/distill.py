@@ -39,12 +39,13 @@ import pandas as pd
 
 from automl.backends.optuna_backend import quiet_optuna
 from automl.errors import ConfigError, DataError
+from automl.export import ExportReport, Servable, export_onnx, require_format
 from automl.metrics import get_metric
 from automl.model import AutoModel, encoded_truth, write_model
 from automl.row_encoder import RowEncoder
 from automl.task import TaskInfo
 from searchspaces import SearchSpace
-from searchspaces.params import Float, Int
+from searchspaces.params import Categorical, Float, Int
 from searchspaces.to_optuna import suggest
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ STUDENT_SPACE = SearchSpace(
         Float("learning_rate", 0.02, 0.5, log=True, default=0.1),
         Float("colsample_bytree", 0.5, 1.0, default=1.0),
         Float("reg_lambda", 1e-8, 10.0, log=True, default=1e-8),
+        # linear models in the leaves: a few leaves then follow a smooth or linear teacher, which plain trees step along
+        Categorical("linear_tree", (False, True), default=False),
     ),
     name="student_lightgbm",
 )
@@ -148,6 +151,33 @@ class DistilledModel:
         """Write the student to ``path``; :func:`automl.load` reads it back."""
         return write_model(self, path)
 
+    def export(self, path: str | Path, format: str = "onnx", X: Any = None) -> ExportReport:
+        """Write the student as one ONNX graph (see :meth:`AutoModel.export`), checked on the rows ``X``.
+
+        The student keeps no training rows: pass them (without the target).
+
+        >>> print(student.export("student.onnx", X=X_train).describe())  # doctest: +SKIP
+        """
+        from automl.onnx_members import student_member
+
+        require_format(format)
+        if X is None:
+            raise ConfigError("export checks the graph on rows the student predicts, which it does not keep: "
+                              "pass them, student.export(path, X=X_train)")
+        prepared = self.encoder.schema.prepare(X)
+        task = self.task.task
+        n_classes = len(self.task.classes) if task != "regression" else 0
+        member = student_member(self.booster, self.base_score, task, n_classes)
+        servable = Servable([member], np.ones(1), [repr(self)], self.encoder, task != "regression", n_classes,
+                            list(self.task.classes) if task != "regression" else [])
+
+        def reference(rows: pd.DataFrame) -> np.ndarray:
+            encoded = self.encoder.encode_prepared(rows)
+            raw = self.booster.predict(encoded, raw_score=True, num_threads=1).reshape(len(encoded), -1) + self.base_score
+            return _as_prediction(raw, task)
+
+        return export_onnx(servable, path, prepared, reference, format)
+
     def __repr__(self) -> str:
         report = self.report
         return (f"DistilledModel({self.task.task}, {report.student} {report.params.get('n_estimators')} trees x "
@@ -162,7 +192,8 @@ def distill(teacher: AutoModel, X: Any = None, y: Any = None, *, time_budget: fl
     ``fit`` keeps in memory (a saved and loaded one does not: pass them). ``y``
     (the true target of ``X``) is optional: with it, the report gives the
     student's own score on rows held out of its training. ``student``:
-    ``"lightgbm"`` (``"auto"``, the default, chooses it). See the module docstring.
+    ``"lightgbm"`` (``"auto"``, the default, chooses it; its leaves may hold linear models where those follow the
+    teacher more closely). See the module docstring.
     """
     started = time.monotonic()
     if student not in STUDENTS:
@@ -189,8 +220,8 @@ def distill(teacher: AutoModel, X: Any = None, y: Any = None, *, time_budget: fl
     valid_rows, valid_targets = _labelled(teacher, encoder, prepared.loc[holdout], copies, rng)
     search_seconds = max(0.5, SEARCH_SHARE * time_budget - (time.monotonic() - started))
     fitter = _StudentFitter(task.task, task.n_classes, encoder.categorical_indices, seed)
-    params, trials = fitter.search(train_rows, train_targets, valid_rows, valid_targets, search_seconds)
-    booster, base = fitter.fit(params, train_rows, train_targets)
+    chosen = fitter.search(train_rows, train_targets, valid_rows, valid_targets, search_seconds)
+    params, booster, base = chosen.params, chosen.booster, chosen.base
     held = encoder.encode_prepared(prepared.loc[holdout])
     originals = holdout.sum()
     student_raw = booster.predict(held, raw_score=True, num_threads=1).reshape(originals, -1) + base
@@ -204,11 +235,13 @@ def distill(teacher: AutoModel, X: Any = None, y: Any = None, *, time_budget: fl
         teacher_score = metric(truth, teacher_out if task.task != "regression" else teacher_out[:, 0])
     all_rows = np.vstack([train_rows, valid_rows])
     all_targets = np.vstack([train_targets, valid_targets])
-    booster, base = fitter.fit(params, all_rows, all_targets)  # the student serves from all rows
+    # the student serves from all rows, where the budget leaves time to fit it again on them
+    if time.monotonic() - started + chosen.seconds * len(all_rows) / len(train_rows) <= time_budget:
+        booster, base = fitter.fit(params, all_rows, all_targets)
     report = DistillReport(
         student="lightgbm", params=params, rows=len(prepared), augmented_rows=len(all_rows) - len(prepared),
         fidelity=fidelity, fidelity_name=fidelity_name, score=score, teacher_score=teacher_score, metric=metric.name,
-        trials=trials, seconds=time.monotonic() - started,
+        trials=chosen.trials, seconds=time.monotonic() - started,
     )
     log.info("distilled into %s: %s %.4f", params, fidelity_name, fidelity)
     return DistilledModel(encoder, booster, base, task, report)
@@ -275,7 +308,7 @@ class _StudentFitter:
             "num_leaves": params["num_leaves"], "min_data_in_leaf": params["min_child_samples"],
             "learning_rate": params["learning_rate"], "feature_fraction": params["colsample_bytree"],
             "lambda_l2": params["reg_lambda"], "num_threads": 1, "verbose": -1, "seed": self.seed,
-            "deterministic": True, "force_row_wise": True,
+            "deterministic": True, "force_row_wise": True, "linear_tree": bool(params.get("linear_tree", False)),
         }
         if self.task == "regression":
             base = np.array([float(np.mean(targets))])
@@ -299,23 +332,41 @@ class _StudentFitter:
         return lightgbm.Booster(model_str=booster.model_to_string()), base
 
     def search(self, X: np.ndarray, targets: np.ndarray, X_valid: np.ndarray, valid_targets: np.ndarray,
-               seconds: float) -> tuple[dict[str, Any], int]:
-        """The most compact configuration of :data:`STUDENT_SPACE` within tolerance of the best fidelity found in time."""
+               seconds: float) -> _Chosen:
+        """The most compact configuration of :data:`STUDENT_SPACE` within tolerance of the best fidelity found in
+        time, with its model. A trial starts only if one as long as the longest so far would end in time."""
         deadline = time.monotonic() + seconds
+        fitted: dict[int, tuple[Any, np.ndarray, float]] = {}
+        longest = 0.0
         with quiet_optuna():
             study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=self.seed))
             study.enqueue_trial(STUDENT_SPACE.default())
-            while time.monotonic() < deadline:
+            while not fitted or time.monotonic() + longest < deadline:
                 trial = study.ask()
                 params = suggest(trial, STUDENT_SPACE)
+                started = time.monotonic()
                 booster, base = self.fit(params, X, targets)
+                took = time.monotonic() - started
+                longest = max(longest, took)
+                fitted[trial.number] = (booster, base, took)
                 raw = booster.predict(X_valid, raw_score=True, num_threads=1).reshape(len(X_valid), -1) + base
                 study.tell(trial, _fidelity_loss(self.task, raw, valid_targets))
         done = [t for t in study.trials if t.value is not None]
         best = min(t.value for t in done)
         close = [t for t in done if t.value <= best + FIDELITY_TOLERANCE * max(abs(best), 1e-12) + 1e-12]
         chosen = min(close, key=lambda t: (t.params["n_estimators"] * t.params["num_leaves"], t.value))
-        return dict(chosen.params), len(done)
+        return _Chosen(dict(chosen.params), *fitted[chosen.number], trials=len(done))
+
+
+@dataclass(frozen=True)
+class _Chosen:
+    """The student configuration a search chose, its model fitted on the search's rows, and that fit's seconds."""
+
+    params: dict[str, Any]
+    booster: Any
+    base: np.ndarray
+    seconds: float
+    trials: int
 
 
 def _soft_multiclass(targets: np.ndarray):

@@ -23,3 +23,7 @@ class SearchFailed(AutoMLError, RuntimeError):
 
 class ModelFileError(AutoMLError, ValueError):
     """A file given to ``load`` is not a model saved by this package."""
+
+
+class ExportError(AutoMLError, RuntimeError):
+    """A model (or one of its members) cannot be exported to the format asked for, or its export does not match it."""

@@ -23,12 +23,13 @@ import sklearn
 from automl.column_kinds import ColumnNote
 from automl.data import FeatureSchema, as_numbers, clean_labels
 from automl.ensemble import Ensemble, Member
-from automl.errors import DataError, ModelFileError
+from automl.errors import ConfigError, DataError, ModelFileError
 from automl.evaluation import TrialResult
+from automl.export import ExportReport, Servable, export_onnx, require_format
 from automl.leaderboard import make_leaderboard
 from automl.lean_pipeline import LeanPipeline
 from automl.metrics import get_metric
-from automl.row_encoder import LEAN_ROWS
+from automl.row_encoder import LEAN_ROWS, RowEncoder
 from automl.task import TaskInfo, plain_label
 from automl.warm import WarmStart
 from searchspaces import Config
@@ -267,6 +268,41 @@ class AutoModel:
     def save(self, path: str | Path) -> Path:
         """Write the model to ``path`` (a pickle: load only files you trust)."""
         return write_model(self, path)
+
+    def export(self, path: str | Path, format: str = "onnx", X: Any = None) -> ExportReport:
+        """Write the model as one ONNX graph (and ``path.json``, its input encoding), checked in onnxruntime.
+
+        The check runs the graph on the training rows (kept by ``fit``; a
+        loaded model needs rows passed as ``X``, without the target) and
+        compares it with the model's own probabilities or values; see
+        :mod:`automl.export` for the input encoding and the tolerance. A member
+        that cannot be exported raises :class:`~automl.errors.ExportError`
+        naming it and saying why.
+
+        >>> print(model.export("model.onnx").describe())  # doctest: +SKIP
+        wrote model.onnx (3 members, one graph) and model.onnx.json; checked in onnxruntime on 569 training rows: ...
+        """
+        require_format(format)
+        if X is not None:
+            prepared = self.schema.prepare(X)
+        elif getattr(self, "training_rows", None) is not None:
+            prepared = self.training_rows[0]
+        else:
+            raise ConfigError("export checks the graph on the training rows, which a loaded model does not keep: "
+                              "pass them, model.export(path, X=X_train)")
+        encoder = getattr(self, "row_encoder", None) or RowEncoder.fit(self.schema, prepared)
+        ensemble = self.ensemble
+        classification = self.task.task != "regression"
+        n_classes = len(self.task.classes) if classification else 0
+        servable = Servable(ensemble.pipelines, np.asarray([m.weight for m in ensemble.members]),
+                            [str(c) for c in ensemble.configs], encoder, classification, n_classes,
+                            list(self.task.classes) if classification else [], ensemble.prior,
+                            float(ensemble.prior_share))
+
+        def reference(rows: pd.DataFrame) -> np.ndarray:
+            return ensemble.predict_proba(rows, n_classes) if classification else ensemble.predict(rows)
+
+        return export_onnx(servable, path, prepared, reference, format)
 
     def __repr__(self) -> str:
         score = "n/a" if self.best.value is None else f"{self.best.value:.4f}"

@@ -486,6 +486,11 @@ class _MLP(_TorchEstimator):
             codes = np.where((codes < 0) | (codes >= limits), 0, codes)  # unseen levels share the missing code
         return numeric, codes
 
+    def prediction_module(self) -> nn.Module:
+        """The fitted network as one module from the raw feature matrix to probabilities (classification) or values,
+        the input handling of :meth:`_split_columns` included: what ``torch.onnx`` exports (:mod:`automl.export`)."""
+        return _PredictionGraph(self)
+
     def _make_network(self, n_features: int, n_out: int) -> nn.Module:
         _require_one_of(self.activation, ACTIVATIONS, "activation")
         _require_one_of(self.norm, NORMS, "norm")
@@ -542,6 +547,29 @@ class _CNN(_TorchEstimator):
         self.image_shape_ = infer_image_shape(n_features, self.image_shape)
         return ImageNet(self.image_shape_, [int(c) for c in self.channels], int(self.kernel_size), self.pooling,
                         self.activation, self.norm, float(self.dropout), int(self.head_width), n_out)
+
+
+class _PredictionGraph(nn.Module):
+    """An MLP's prediction from its raw float input, written in torch operations only (see ``prediction_module``)."""
+
+    def __init__(self, estimator: _MLP):
+        super().__init__()
+        self.network = estimator.network_.cpu()
+        mask = estimator._mask(estimator.n_features_in_)
+        self.register_buffer("numeric", torch.as_tensor(np.flatnonzero(~mask), dtype=torch.long))
+        self.register_buffer("categorical", torch.as_tensor(np.flatnonzero(mask), dtype=torch.long))
+        self.register_buffer("limits", torch.as_tensor(np.asarray(getattr(estimator, "cardinalities_", []), dtype=np.int64)))
+        self.classification = hasattr(estimator, "classes_")
+        self.mean = float(getattr(estimator, "target_mean_", 0.0))
+        self.scale = float(getattr(estimator, "target_scale_", 1.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        numeric = torch.nan_to_num(x.index_select(1, self.numeric), nan=0.0)
+        raw = x.index_select(1, self.categorical)
+        codes = torch.where(torch.isnan(raw), torch.zeros_like(raw), raw + 1).long()
+        codes = torch.where((codes < 0) | (codes >= self.limits), torch.zeros_like(codes), codes)  # unseen: missing
+        out = self.network(numeric, codes)
+        return torch.softmax(out, dim=1) if self.classification else out[:, 0] * self.scale + self.mean
 
 
 class TorchMLPClassifier(_Classifier, _MLP):

@@ -54,3 +54,16 @@ def small_regression() -> tuple[pd.DataFrame, np.ndarray]:
     X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.uniform(size=n)})
     y = 3 * X["a"].to_numpy() - 2 * X["b"].to_numpy() ** 2 + rng.normal(scale=0.1, size=n)
     return X, y
+
+
+@pytest.fixture(scope="module")
+def mixed_rows() -> tuple[pd.DataFrame, np.ndarray]:
+    """300 rows of numbers with missing values and categorical columns with a missing and a rare level; yes/no labels."""
+    rng = np.random.default_rng(0)
+    n = 300
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.integers(0, 5, n).astype(float),
+                          "c": rng.choice(["red", "green", "blue", "rare"], n, p=[0.4, 0.3, 0.29, 0.01]),
+                          "d": rng.choice(["x", "y"], n)})
+    frame.loc[::7, "a"] = np.nan
+    frame.loc[::11, "c"] = None
+    return frame, np.where(frame["a"].fillna(0) + (frame["c"] == "red") > 0.3, "yes", "no")

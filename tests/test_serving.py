@@ -100,15 +100,8 @@ def test_the_row_encoder_reads_raw_rows_as_the_schema_does():
 
 
 @pytest.mark.parametrize("learner", ["lightgbm", "linear", "random_forest", "hgb", "knn", "svm"])
-def test_a_few_rows_take_the_lean_path_and_get_the_same_predictions(learner):
-    rng = np.random.default_rng(0)
-    n = 240
-    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.integers(0, 5, n).astype(float),
-                          "c": rng.choice(["red", "green", "blue", "rare"], n, p=[0.4, 0.3, 0.29, 0.01]),
-                          "d": rng.choice(["x", "y"], n)})
-    frame.loc[::7, "a"] = np.nan
-    frame.loc[::11, "c"] = None
-    y = np.where(frame["a"].fillna(0) + (frame["c"] == "red") > 0.3, "yes", "no")
+def test_a_few_rows_take_the_lean_path_and_get_the_same_predictions(learner, mixed_rows):
+    frame, y = mixed_rows
     model = automl.fit(frame, y, learners=[learner], n_trials=1, **QUICK)
     new = pd.DataFrame({"a": [0.5, np.nan, -1.0], "b": [2.0, 9.0, np.nan], "c": ["red", "violet", None], "d": ["y", "x", "z"]})
     full = model._proba(model._features(new))  # the standard path: the schema types rows, the pipeline transforms them
