@@ -40,6 +40,8 @@ import pandas as pd
 from automl.backends.optuna_backend import quiet_optuna
 from automl.errors import ConfigError, DataError
 from automl.export import ExportReport, Servable, export_onnx, require_format
+from automl.lean_pipeline import LeanPipeline
+from automl.linear_student import fit_linear_student, linear_scores, refit
 from automl.metrics import get_metric
 from automl.model import AutoModel, encoded_truth, write_model
 from automl.row_encoder import RowEncoder
@@ -50,7 +52,7 @@ from searchspaces.to_optuna import suggest
 
 log = logging.getLogger(__name__)
 
-STUDENTS = ("auto", "lightgbm")
+STUDENTS = ("auto", "lightgbm", "linear")  # auto: whichever of the two follows the teacher more closely
 STUDENT_SPACE = SearchSpace(
     (
         Int("n_estimators", 16, 400, log=True, default=100),
@@ -71,6 +73,7 @@ MAX_COPIES = 10
 LABEL_SHARE = 0.2  # of the budget for the teacher to label the augmented rows
 SEARCH_SHARE = 0.6  # ... for the student's search; the rest for its final fit
 HOLDOUT_SHARE = 0.2  # of the training rows (with their copies) held out to measure the student's fidelity and score
+LINEAR_SHARE = 0.25  # of the search's time for the linear student, when both kinds are tried
 FIDELITY_TOLERANCE = 0.005  # the smallest student within this much of the best validation loss is chosen
 NOISE_SCALE = 0.1  # numeric noise, in standard deviations of the column
 PERTURB_SHARE = 0.5  # of a copy's numeric cells moved
@@ -104,9 +107,9 @@ class DistillReport:
 class DistilledModel:
     """A compact student of an :class:`~automl.model.AutoModel`: a LightGBM model behind a lean row encoder."""
 
-    def __init__(self, encoder: RowEncoder, booster: Any, base_score: np.ndarray, task: TaskInfo, report: DistillReport):
+    def __init__(self, encoder: RowEncoder, model: Any, base_score: np.ndarray, task: TaskInfo, report: DistillReport):
         self.encoder = encoder
-        self.booster = booster
+        self.model = model  # a LightGBM booster, or a linear student (automl.linear_student)
         self.base_score = base_score  # the raw score the boosting started from (LightGBM does not keep a custom one)
         self.task = task
         self.report = report
@@ -126,8 +129,7 @@ class DistilledModel:
         if not len(encoded):
             width = 1 if self.task.task != "multiclass" else self.task.n_classes
             return np.empty((0, width))
-        raw = self.booster.predict(encoded, raw_score=True, num_threads=1)
-        return raw.reshape(len(encoded), -1) + self.base_score
+        return student_scores(self.model, self.base_score, encoded)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, one column per class of ``classes_``."""
@@ -167,21 +169,23 @@ class DistilledModel:
         prepared = self.encoder.schema.prepare(X)
         task = self.task.task
         n_classes = len(self.task.classes) if task != "regression" else 0
-        member = student_member(self.booster, self.base_score, task, n_classes)
+        member = student_member(self.model, self.base_score, task, n_classes)
         servable = Servable([member], np.ones(1), [repr(self)], self.encoder, task != "regression", n_classes,
                             list(self.task.classes) if task != "regression" else [])
 
         def reference(rows: pd.DataFrame) -> np.ndarray:
             encoded = self.encoder.encode_prepared(rows)
-            raw = self.booster.predict(encoded, raw_score=True, num_threads=1).reshape(len(encoded), -1) + self.base_score
-            return _as_prediction(raw, task)
+            return _as_prediction(student_scores(self.model, self.base_score, encoded), task)
 
         return export_onnx(servable, path, prepared, reference, format)
 
     def __repr__(self) -> str:
         report = self.report
-        return (f"DistilledModel({self.task.task}, {report.student} {report.params.get('n_estimators')} trees x "
-                f"{report.params.get('num_leaves')} leaves, {report.fidelity_name} {report.fidelity:.4f} to its teacher)")
+        if report.student == "linear":
+            shape = f"linear, penalty {report.params['alpha']:g}"
+        else:
+            shape = f"lightgbm {report.params.get('n_estimators')} trees x {report.params.get('num_leaves')} leaves"
+        return f"DistilledModel({self.task.task}, {shape}, {report.fidelity_name} {report.fidelity:.4f} to its teacher)"
 
 
 def distill(teacher: AutoModel, X: Any = None, y: Any = None, *, time_budget: float = 30.0, student: str = "auto",
@@ -192,8 +196,9 @@ def distill(teacher: AutoModel, X: Any = None, y: Any = None, *, time_budget: fl
     ``fit`` keeps in memory (a saved and loaded one does not: pass them). ``y``
     (the true target of ``X``) is optional: with it, the report gives the
     student's own score on rows held out of its training. ``student``:
-    ``"lightgbm"`` (``"auto"``, the default, chooses it; its leaves may hold linear models where those follow the
-    teacher more closely). See the module docstring.
+    ``"lightgbm"`` (its leaves may hold linear models where those follow the teacher more closely), ``"linear"``
+    (ridge regression of the teacher's log-odds, logits or values: :mod:`automl.linear_student`) or ``"auto"`` (the
+    default: both, keeping the one closer to the teacher on held-out rows). See the module docstring.
     """
     started = time.monotonic()
     if student not in STUDENTS:
@@ -220,11 +225,21 @@ def distill(teacher: AutoModel, X: Any = None, y: Any = None, *, time_budget: fl
     valid_rows, valid_targets = _labelled(teacher, encoder, prepared.loc[holdout], copies, rng)
     search_seconds = max(0.5, SEARCH_SHARE * time_budget - (time.monotonic() - started))
     fitter = _StudentFitter(task.task, task.n_classes, encoder.categorical_indices, seed)
-    chosen = fitter.search(train_rows, train_targets, valid_rows, valid_targets, search_seconds)
-    params, booster, base = chosen.params, chosen.booster, chosen.base
+    candidates = []
+    if student in ("auto", "linear"):  # first: it is quick, and what is left of the time goes to the tree search
+        seconds = search_seconds * (LINEAR_SHARE if student == "auto" else 1.0)
+        candidates.append(_linear(encoder, train_rows, train_targets, valid_rows, valid_targets, task.task, seconds))
+    if student in ("auto", "lightgbm"):
+        search_seconds = max(0.5, SEARCH_SHARE * time_budget - (time.monotonic() - started))
+        candidates.append(fitter.search(train_rows, train_targets, valid_rows, valid_targets, search_seconds))
+    candidates = [candidate for candidate in candidates if candidate is not None]
+    if not candidates:
+        raise ConfigError("a linear student cannot leave out a class the model never predicts: use student='lightgbm'")
+    chosen = min(candidates, key=lambda candidate: candidate.loss)
+    params, model, base = chosen.params, chosen.model, chosen.base
     held = encoder.encode_prepared(prepared.loc[holdout])
     originals = holdout.sum()
-    student_raw = booster.predict(held, raw_score=True, num_threads=1).reshape(originals, -1) + base
+    student_raw = student_scores(model, base, held)
     teacher_out = valid_targets[:originals]
     fidelity, fidelity_name = _fidelity(task.task, student_raw, teacher_out)
     metric = get_metric(task.metric, task.task)
@@ -237,14 +252,37 @@ def distill(teacher: AutoModel, X: Any = None, y: Any = None, *, time_budget: fl
     all_targets = np.vstack([train_targets, valid_targets])
     # the student serves from all rows, where the budget leaves time to fit it again on them
     if time.monotonic() - started + chosen.seconds * len(all_rows) / len(train_rows) <= time_budget:
-        booster, base = fitter.fit(params, all_rows, all_targets)
+        if chosen.kind == "linear":
+            model = refit(model, params["alpha"], all_rows, all_targets, task.task)
+        else:
+            model, base = fitter.fit(params, all_rows, all_targets)
     report = DistillReport(
-        student="lightgbm", params=params, rows=len(prepared), augmented_rows=len(all_rows) - len(prepared),
+        student=chosen.kind, params=params, rows=len(prepared), augmented_rows=len(all_rows) - len(prepared),
         fidelity=fidelity, fidelity_name=fidelity_name, score=score, teacher_score=teacher_score, metric=metric.name,
-        trials=chosen.trials, seconds=time.monotonic() - started,
+        trials=sum(candidate.trials for candidate in candidates), seconds=time.monotonic() - started,
     )
-    log.info("distilled into %s: %s %.4f", params, fidelity_name, fidelity)
-    return DistilledModel(encoder, booster, base, task, report)
+    log.info("distilled into %s %s: %s %.4f", chosen.kind, params, fidelity_name, fidelity)
+    return DistilledModel(encoder, model, base, task, report)
+
+
+def student_scores(model: Any, base: np.ndarray, encoded: np.ndarray) -> np.ndarray:
+    """A student's raw scores (log-odds, logits or values; one column per output) for encoded rows."""
+    if isinstance(model, LeanPipeline):
+        return linear_scores(model, encoded) + base
+    return model.predict(encoded, raw_score=True, num_threads=1).reshape(len(encoded), -1) + base
+
+
+def _linear(encoder: RowEncoder, X: np.ndarray, targets: np.ndarray, X_valid: np.ndarray, valid_targets: np.ndarray,
+            task: str, seconds: float) -> _Candidate | None:
+    started = time.monotonic()
+    fitted = fit_linear_student(encoder, X, targets, X_valid, valid_targets, task,
+                                lambda raw, teacher: _fidelity_loss(task, raw, teacher), seconds)
+    if fitted is None:
+        return None
+    student, alpha, loss, tried = fitted
+    n_outputs = np.atleast_2d(student.model.coef_).shape[0]
+    return _Candidate("linear", {"alpha": alpha}, student, np.zeros(n_outputs), loss,
+                      (time.monotonic() - started) / tried, tried)
 
 
 def _copies(teacher: AutoModel, prepared: pd.DataFrame, time_budget: float) -> int:
@@ -332,11 +370,11 @@ class _StudentFitter:
         return lightgbm.Booster(model_str=booster.model_to_string()), base
 
     def search(self, X: np.ndarray, targets: np.ndarray, X_valid: np.ndarray, valid_targets: np.ndarray,
-               seconds: float) -> _Chosen:
+               seconds: float) -> _Candidate:
         """The most compact configuration of :data:`STUDENT_SPACE` within tolerance of the best fidelity found in
         time, with its model. A trial starts only if one as long as the longest so far would end in time."""
         deadline = time.monotonic() + seconds
-        fitted: dict[int, tuple[Any, np.ndarray, float]] = {}
+        fitted: dict[int, tuple[Any, np.ndarray, float, float]] = {}
         longest = 0.0
         with quiet_optuna():
             study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=self.seed))
@@ -348,23 +386,27 @@ class _StudentFitter:
                 booster, base = self.fit(params, X, targets)
                 took = time.monotonic() - started
                 longest = max(longest, took)
-                fitted[trial.number] = (booster, base, took)
                 raw = booster.predict(X_valid, raw_score=True, num_threads=1).reshape(len(X_valid), -1) + base
-                study.tell(trial, _fidelity_loss(self.task, raw, valid_targets))
+                loss = _fidelity_loss(self.task, raw, valid_targets)
+                fitted[trial.number] = (booster, base, loss, took)
+                study.tell(trial, loss)
         done = [t for t in study.trials if t.value is not None]
         best = min(t.value for t in done)
         close = [t for t in done if t.value <= best + FIDELITY_TOLERANCE * max(abs(best), 1e-12) + 1e-12]
         chosen = min(close, key=lambda t: (t.params["n_estimators"] * t.params["num_leaves"], t.value))
-        return _Chosen(dict(chosen.params), *fitted[chosen.number], trials=len(done))
+        return _Candidate("lightgbm", dict(chosen.params), *fitted[chosen.number], trials=len(done))
 
 
 @dataclass(frozen=True)
-class _Chosen:
-    """The student configuration a search chose, its model fitted on the search's rows, and that fit's seconds."""
+class _Candidate:
+    """A student a search chose: its kind and parameters, its model fitted on the search's rows with its raw score's
+    starting point, its fidelity loss on the held-out rows, one fit's seconds, and how many were tried."""
 
+    kind: str
     params: dict[str, Any]
-    booster: Any
+    model: Any
     base: np.ndarray
+    loss: float
     seconds: float
     trials: int
 

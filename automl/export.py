@@ -132,8 +132,9 @@ def _graph(servable: Servable) -> tuple[Any, list[str]]:
     outputs, opsets = [], {"": OPSET, "ai.onnx.ml": ML_OPSET}
     for index, (pipeline, name) in enumerate(zip(servable.pipelines, servable.names)):
         prefix = f"x{index}_"
-        if isinstance(pipeline, ConvertedMember):  # already converted, reading X as it is (a distilled student)
-            features, converted = "X", pipeline
+        if isinstance(pipeline, ConvertedMember):  # already converted (a distilled student)
+            converted = pipeline
+            features = builder.preprocess(pipeline.reads, prefix) if pipeline.reads is not None else "X"
         else:
             lean = LeanPipeline.compile(pipeline, servable.encoder)
             if lean is None:

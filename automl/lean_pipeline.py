@@ -31,7 +31,7 @@ from automl.row_encoder import RowEncoder
 
 
 @dataclass(frozen=True)
-class _Part:
+class Part:
     """One block of the transformer's output: ``columns`` of the encoded matrix turned into ``width`` numbers each."""
 
     kind: str  # "numeric", "ordinal" or "onehot"
@@ -45,7 +45,7 @@ class _Part:
 class LeanPipeline:
     """A fitted pipeline applied to encoded rows with NumPy (see the module docstring)."""
 
-    def __init__(self, parts: list[_Part], model: Any):
+    def __init__(self, parts: list[Part], model: Any):
         self.parts = parts
         self.model = model
 
@@ -109,9 +109,9 @@ class LeanPipeline:
         return full
 
 
-def _compile_step(step: Any, columns: list[int], encoder: RowEncoder) -> _Part | None:
+def _compile_step(step: Any, columns: list[int], encoder: RowEncoder) -> Part | None:
     if step == "passthrough" or (isinstance(step, FunctionTransformer) and step.func is None):  # fitted passthrough
-        return _Part("numeric", tuple(columns))
+        return Part("numeric", tuple(columns))
     steps = step.steps if isinstance(step, Pipeline) else [(None, step)]
     estimators = [s for _, s in steps]
     if all(isinstance(s, (SimpleImputer, StandardScaler)) for s in estimators):
@@ -124,7 +124,7 @@ def _compile_step(step: Any, columns: list[int], encoder: RowEncoder) -> _Part |
     return None
 
 
-def _numeric(estimators: list[Any], columns: list[int]) -> _Part | None:
+def _numeric(estimators: list[Any], columns: list[int]) -> Part | None:
     fill = mean = scale = None
     for estimator in estimators:
         if isinstance(estimator, SimpleImputer):
@@ -136,7 +136,7 @@ def _numeric(estimators: list[Any], columns: list[int]) -> _Part | None:
             scale = np.asarray(estimator.scale_ if estimator.with_std else np.ones(len(columns)), dtype=float)
     if fill is not None and (len(fill) != len(columns) or np.isnan(fill).any()):
         return None
-    return _Part("numeric", tuple(columns), fill=fill, mean=mean, scale=scale)
+    return Part("numeric", tuple(columns), fill=fill, mean=mean, scale=scale)
 
 
 def _levels(encoder: RowEncoder, column: int) -> list[str] | None:
@@ -146,7 +146,7 @@ def _levels(encoder: RowEncoder, column: int) -> list[str] | None:
     return [level for level, _ in sorted(mapping.items(), key=lambda item: item[1])]
 
 
-def _ordinal(step: OrdinalEncoder, columns: list[int], encoder: RowEncoder) -> _Part | None:
+def _ordinal(step: OrdinalEncoder, columns: list[int], encoder: RowEncoder) -> Part | None:
     tables = []
     for index, column in enumerate(columns):
         levels = _levels(encoder, column)
@@ -156,10 +156,10 @@ def _ordinal(step: OrdinalEncoder, columns: list[int], encoder: RowEncoder) -> _
         missing = step.encoded_missing_value
         unseen = step.unknown_value
         tables.append(np.array([missing, unseen] + [known.get(level, unseen) for level in levels], dtype=float))
-    return _Part("ordinal", tuple(columns), tuple(tables))
+    return Part("ordinal", tuple(columns), tuple(tables))
 
 
-def _onehot(step: OneHotEncoder, columns: list[int], encoder: RowEncoder) -> _Part | None:
+def _onehot(step: OneHotEncoder, columns: list[int], encoder: RowEncoder) -> Part | None:
     tables = []
     infrequent_all = getattr(step, "infrequent_categories_", [None] * len(columns))
     for index, column in enumerate(columns):
@@ -174,7 +174,7 @@ def _onehot(step: OneHotEncoder, columns: list[int], encoder: RowEncoder) -> _Pa
         rare = len(frequent) if infrequent else None  # unseen and rare levels share the grouped column, if any
         slot_of = [slots.get(level, rare) for level in [MISSING_CATEGORY, None, *levels]]
         tables.append(np.stack([_one_hot(width, slot) for slot in slot_of]))
-    return _Part("onehot", tuple(columns), tuple(tables))
+    return Part("onehot", tuple(columns), tuple(tables))
 
 
 def _one_hot(width: int, slot: int | None) -> np.ndarray:

@@ -36,6 +36,7 @@ class ConvertedMember:
     scale: float = 1.0  # a regressor's values are output * scale + offset (a target standardized in training)
     offset: float = 0.0
     double: bool = False  # whether its input is float64 (as the estimator reads it); else float32
+    reads: Any = None  # the LeanPipeline that makes its input from the encoded rows (None: it reads them as they are)
 
 
 def convert_estimator(estimator: Any, width: int, classification: bool) -> ConvertedMember:
@@ -169,16 +170,37 @@ def _catboost(estimator: Any, classification: bool) -> ConvertedMember:
     return ConvertedMember(model, output, classes)
 
 
-def student_member(booster: Any, base: np.ndarray, task: str, n_classes: int) -> ConvertedMember:
-    """A distilled student (:class:`~automl.distill.DistilledModel`): its booster's raw scores plus ``base``,
-    through the link its task uses, reading the encoded rows as they are."""
+def student_member(model: Any, base: np.ndarray, task: str, n_classes: int) -> ConvertedMember:
+    """A distilled student (:class:`~automl.distill.DistilledModel`): its raw scores plus ``base``, through the link
+    its task uses, reading the encoded rows as they are (a linear student: through its own preprocessing)."""
+    from automl.lean_pipeline import LeanPipeline
     from automl.onnx_trees import lightgbm_trees, tree_ensemble
 
+    link = {"binary": "logistic", "multiclass": "softmax"}.get(task, "identity")
+    classes = np.arange(n_classes) if task != "regression" else None
+    if isinstance(model, LeanPipeline):
+        return ConvertedMember(with_link(_linear_scores(model.model), link), "output", classes, double=True,
+                               reads=model)
+    booster = model
     n_targets = n_classes if task == "multiclass" else 1
     trees = tree_ensemble(lightgbm_trees(booster.dump_model(), n_targets), n_targets, base, booster.num_feature())
     link = {"binary": "logistic", "multiclass": "softmax"}.get(task, "identity")
     return ConvertedMember(with_link(trees, link), "output", np.arange(n_classes) if task != "regression" else None,
                            double=True)
+
+
+def _linear_scores(ridge: Any) -> Any:
+    """A fitted linear regression (one or more outputs) from a float64 ``input`` to float64 ``scores``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    coef = np.atleast_2d(np.asarray(ridge.coef_, dtype=np.float64))  # outputs x features
+    intercept = np.atleast_1d(np.asarray(ridge.intercept_, dtype=np.float64))
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["input", "coef"], ["product"]), helper.make_node("Add", ["product", "intercept"], ["scores"])],
+        "linear", [helper.make_tensor_value_info("input", TensorProto.DOUBLE, [None, coef.shape[1]])],
+        [helper.make_tensor_value_info("scores", TensorProto.DOUBLE, [None, coef.shape[0]])],
+        [numpy_helper.from_array(coef.T.copy(), "coef"), numpy_helper.from_array(intercept, "intercept")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
 
 
 def with_link(model: Any, link: str, sigmoid: float = 1.0) -> Any:

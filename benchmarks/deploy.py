@@ -121,13 +121,11 @@ def _ours(split: Split, budget: float, limit: float | None) -> list[dict]:
         started = time.monotonic()
         student = model.distill(time_budget=budget / 2)
         distill_wall = time.monotonic() - started
-        report = student.report
         predict = _prediction_function(student, split)
         classes = student.classes_ if split.task != "regression" else []
         rows.append(_row(split, "ours_student", budget, _aligned(predict(split.X_test), classes, split), distill_wall,
                          serving_figures(predict, split.X_test, student.save),
-                         note=f"{report.fidelity_name} {report.fidelity:.4f}; {report.params['n_estimators']} trees x "
-                              f"{report.params['num_leaves']} leaves"))
+                         note=repr(student)))
     return rows
 
 

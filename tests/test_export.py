@@ -88,9 +88,11 @@ def test_regression_multiclass_and_the_student_round_trip(tmp_path, regression_r
     assert list(student.classes_[label]) == list(student.predict(X))
 
 
-def test_a_student_of_categorical_rows_exports(tmp_path, mixed_rows):
+@pytest.mark.parametrize("kind", ["lightgbm", "linear"])
+def test_a_student_of_categorical_rows_exports(tmp_path, mixed_rows, kind):
     X, y = mixed_rows
-    student = automl.fit(X, y, learners=["linear"], n_trials=1, **QUICK).distill(time_budget=2)
+    student = automl.fit(X, y, learners=["linear"], n_trials=1, **QUICK).distill(time_budget=2, student=kind)
+    assert student.report.student == kind
     assert student.export(tmp_path / "student.onnx", X=X).max_abs_diff < 1e-4
     probabilities, _ = _run(tmp_path / "student.onnx", student.encoder.encode(NEW_ROWS))
     assert np.allclose(probabilities, student.predict_proba(NEW_ROWS), atol=1e-4)

@@ -109,3 +109,17 @@ def test_a_few_rows_take_the_lean_path_and_get_the_same_predictions(learner, mix
     assert model._lean_members[1] is not None  # the pipeline compiled
     assert np.allclose(lean, full, atol=1e-9)
     assert list(model.predict(new)) == list(model.classes_[np.argmax(full, axis=1)])
+
+
+def test_a_linear_teacher_gets_a_linear_student_that_follows_it(tmp_path):
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(600, 60, n_informative=40, random_state=0)
+    X = pd.DataFrame(X, columns=[f"x{i}" for i in range(60)])
+    teacher = automl.fit(X, y, learners=["linear"], n_trials=2, **QUICK)
+    student = teacher.distill(time_budget=6)
+    assert student.report.student == "linear" and student.report.fidelity >= 0.97  # trees step along a hyperplane
+    assert "linear, penalty" in repr(student)
+    loaded = automl.load(student.save(tmp_path / "student.pkl"))
+    assert np.allclose(loaded.predict_proba(X), student.predict_proba(X))
+    assert teacher.distill(time_budget=3, student="lightgbm").report.student == "lightgbm"
