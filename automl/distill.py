@@ -1,8 +1,8 @@
 """Distillation: one compact model trained to reproduce the final model's predictions.
 
 An ensemble of boosted models, forests and networks wins on accuracy and
-loses on serving cost. :func:`distill` trains a single small LightGBM model
-(the *student*) on what the final model (the *teacher*) predicts:
+loses on serving cost. :func:`distill` trains a single small LightGBM or linear
+model (the *student*) on what the final model (the *teacher*) predicts:
 
 - on **augmented rows**: the training rows and perturbed copies of them
   (numeric cells moved by a little noise, categorical cells swapped with
@@ -16,8 +16,10 @@ The student's hyperparameters are searched (Optuna's TPE over a compact
 LightGBM space, :data:`STUDENT_SPACE`, translated by the same
 :mod:`searchspaces.to_optuna` as the main search) on how closely it follows
 the teacher on rows held out of its training; the most compact of the
-configurations within :data:`FIDELITY_TOLERANCE` of the best is refitted on
-all rows. It predicts through a :class:`~automl.row_encoder.RowEncoder`: a
+configurations within :data:`FIDELITY_TOLERANCE` of the best is kept. A linear
+student (:mod:`automl.linear_student`) is fitted too, and the one that follows
+the teacher more closely on the held-out rows is refitted on all rows, where
+the budget allows. It predicts through a :class:`~automl.row_encoder.RowEncoder`: a
 single row costs a fraction of a millisecond.
 
 >>> student = model.distill(X_train, y_train, time_budget=20)  # doctest: +SKIP
@@ -197,8 +199,8 @@ def distill(teacher: AutoModel, X: Any = None, y: Any = None, *, time_budget: fl
     (the true target of ``X``) is optional: with it, the report gives the
     student's own score on rows held out of its training. ``student``:
     ``"lightgbm"`` (its leaves may hold linear models where those follow the teacher more closely), ``"linear"``
-    (ridge regression of the teacher's log-odds, logits or values: :mod:`automl.linear_student`) or ``"auto"`` (the
-    default: both, keeping the one closer to the teacher on held-out rows). See the module docstring.
+    (a logistic regression on the soft targets, or a ridge regression of the values: :mod:`automl.linear_student`)
+    or ``"auto"`` (the default: both, keeping the one closer to the teacher on held-out rows). See the module docstring.
     """
     started = time.monotonic()
     if student not in STUDENTS:

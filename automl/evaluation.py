@@ -228,7 +228,7 @@ class Evaluator:
                 if lean is not None:
                     predict_ms = latency_ms(lambda: self._lean_predict(lean, self._row_encoder.encode(row)))
                 else:
-                    predict_ms = self._transformer_ms(learner, fold, row) + latency_ms(
+                    predict_ms = self._transformer_ms(learner.preprocessing, fold, transformer, row) + latency_ms(
                         lambda: self.predict(model, X_valid[:1]))
             return predict_ms, serialized_mb(transformer) + serialized_mb(model)
         except Exception as error:  # a figure we could not measure is unknown, not a failed trial
@@ -240,11 +240,12 @@ class Evaluator:
             return lean.predict_values(encoded)
         return lean.predict_proba(encoded, self.n_classes)
 
-    def _transformer_ms(self, learner: Learner, fold: int, row: Any) -> float:
-        """The latency of typing ``row`` by the schema and preprocessing it, measured once per (preprocessing, fold)."""
-        key = (learner.preprocessing, fold)
+    def _transformer_ms(self, preprocessing: Any, fold: int, transformer: Any, row: Any) -> float:
+        """The latency of typing ``row`` by the schema and ``transformer``-ing it, measured once per (preprocessing,
+        fold)."""
+        key = (preprocessing, fold)
         if key not in self._transformer_ms_cache:
-            transformer, schema = self._prepared(learner, fold)[0], self.dataset.schema
+            schema = self.dataset.schema
             self._transformer_ms_cache[key] = latency_ms(lambda: transformer.transform(schema.prepare(row)))
         return self._transformer_ms_cache[key]
 

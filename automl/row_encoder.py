@@ -6,9 +6,9 @@ A :class:`RowEncoder` is fitted on the prepared training features and turns
 new rows into one float matrix the way a tree model reads them: numeric
 columns as floats (missing, unparseable or infinite values as NaN) and
 categorical columns as integer codes of the training levels (missing: NaN;
-a level unseen in training: -1, which LightGBM also reads as missing). For a schema of plain numeric and categorical columns given a
-frame whose columns are in training order (or a NumPy array) it reads the
-values directly; otherwise (dates, text, reordered columns) it takes the full
+a level unseen in training: -1, which LightGBM also reads as missing). For a
+schema of plain numeric and categorical columns given a frame whose columns
+are in training order (or a NumPy array) it reads the values directly; otherwise (dates, text, reordered columns) it takes the full
 :meth:`~automl.data.FeatureSchema.prepare` path first, so both paths agree.
 
 >>> import pandas as pd
