@@ -8,20 +8,19 @@
 
 import logging
 
+from automl._version import __version__
 from automl.engine import fit, zero_shot
 from automl.errors import AutoMLError, ConfigError, DataError, ExportError, ModelFileError, SearchFailed
 from automl.estimators import AutoMLClassifier, AutoMLRegressor
 from automl.model import AutoModel, load
-
-__version__ = "0.1.0"
+from automl.model_file import SavedModel
 
 logging.getLogger("automl").addHandler(logging.NullHandler())
 
 
-
 def meta_fit(series, **options):
-    """Meta-train a network across a task series (needs torch): see :func:`automl.meta_model.meta_fit`."""
-    from automl.meta_model import meta_fit as run
+    """Meta-train a network across a task series (needs torch): see :func:`automl.learn2learn.meta_fit.meta_fit`."""
+    from automl.learn2learn.meta_fit import meta_fit as run  # here, so that importing automl needs no torch
 
     return run(series, **options)
 
@@ -35,7 +34,9 @@ __all__ = [
     "DataError",
     "ExportError",
     "ModelFileError",
+    "SavedModel",
     "SearchFailed",
+    "__version__",
     "fit",
     "load",
     "meta_fit",

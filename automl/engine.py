@@ -13,24 +13,33 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from automl import writeback
-from automl.backends.base import Backend, SearchPlan
-from automl.backends.optuna_backend import OptunaBackend
-from automl.budget import Budget
-from automl.data import Dataset, load_dataset
-from automl.ensemble import Ensemble
+from automl.data.dataset import Dataset, load_dataset
 from automl.errors import ConfigError, SearchFailed
-from automl.evaluation import OK, Evaluator, TrialResult, choose_resampling
-from automl.final_model import constant_pipeline, fit_final_model, trim_to_limits
-from automl.footprint import Limits
-from automl.metrics import Metric, get_metric
-from automl.model import AutoModel, SearchSummary
+from automl.knowledge.describe import describe
+from automl.knowledge.warm_start import (
+    ZERO_SHOT_METHOD,
+    TrialShape,
+    WarmStart,
+    initial_configs,
+    initial_count,
+    plan_warm_start,
+)
+from automl.knowledge.writeback import remember
+from automl.model import AutoModel, SearchSummary, WarmStartRecord
 from automl.options import FitOptions
-from automl.progress import SearchProgress, log_level
-from automl.row_encoder import RowEncoder
-from automl.warm import ZERO_SHOT_METHOD, TrialShape, WarmStart, initial_count, plan_warm_start
-from automl.worker import WorkerPool
-from metaknowledge.features import extract
+from automl.pipeline.footprint import Limits
+from automl.pipeline.row_encoder import RowEncoder
+from automl.reporting.report import write_report
+from automl.search.backends.base import Backend, SearchPlan
+from automl.search.backends.optuna_backend import OptunaBackend
+from automl.search.backends.ray_backend import RayBackend
+from automl.search.budget import Budget
+from automl.search.ensemble import Ensemble
+from automl.search.evaluation import OK, Evaluator, TrialResult, choose_resampling
+from automl.search.final_model import constant_pipeline, fit_final_model, trim_to_limits
+from automl.search.metrics import Metric, get_metric
+from automl.search.progress import SearchProgress, log_level
+from automl.search.worker import WorkerPool
 from searchspaces import BuildContext, Config, Learner, default_space, joint_space, resolve_learners
 from searchspaces.torch_learners import compressible, is_compressible
 
@@ -91,9 +100,10 @@ def fit(
 
     Search: ``learners`` (names) or ``space`` (a registered space name) choose
     what is searched (by default the ``"default"`` learners, joined by XGBoost
-    and CatBoost from 10 s when installed: ``searchspaces.default_space``); ``initial_configs`` are evaluated first, after each
-    learner's default. ``storage`` (an SQLite path or database URL) keeps every
-    finished trial; calling ``fit`` again with it resumes the search.
+    and CatBoost from 10 s when installed: ``searchspaces.default_space``);
+    ``initial_configs`` are evaluated first, after each learner's default.
+    ``storage`` (an SQLite path or database URL) keeps every finished trial;
+    calling ``fit`` again with it resumes the search.
 
     Backend: ``"optuna"`` (in-process, ``n_jobs`` worker processes) or
     ``"ray"`` (a Ray cluster: ``address`` is ``None`` for a local one,
@@ -113,14 +123,14 @@ def fit(
     when that is searched: the meta-learned network, started from its learned
     initialization and adapted to the training rows by full-batch gradient
     steps at its learned rates (the search tunes the number of steps and a
-    scale on the rates; :mod:`automl.meta_init`). The meta-model must have
+    scale on the rates; :mod:`automl.learn2learn.meta_init`). The meta-model must have
     been meta-trained for this task kind on tables with the same feature
     columns, in the same order.
 
     Final model: a weighted average of up to ``ensemble_size`` configurations
     (``1``: the best alone), chosen by greedy ensemble selection on the trials'
     out-of-fold predictions among those whose fits on all rows end within the
-    budget, and refitted on all rows (see :mod:`automl.ensemble`).
+    budget, and refitted on all rows (see :mod:`automl.search.ensemble`).
 
     Serving limits: ``max_predict_ms`` (the latency of ``predict`` on one
     row, median of repeated calls) and ``max_model_mb`` (the model's pickled
@@ -180,7 +190,8 @@ def work(data: Any, y: Any = None, *, storage: Any, study_name: str | None = Non
 def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
     """The body of :func:`fit` (``final``: returns the model) and :func:`work` (search only: returns its trials)."""
     started = time.monotonic()
-    budget = Budget(options.time_budget, started=started, max_trials=options.n_trials, trial_time_limit=options.trial_limit)
+    budget = Budget(options.time_budget, started=started, max_trials=options.n_trials,
+                    trial_time_limit=options.trial_limit)
     with log_level(options.verbose):
         dataset = load_dataset(data, y, target=options.target, task=options.task, categorical=options.categorical)
         metric = get_metric(options.metric, dataset.task)
@@ -188,35 +199,38 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
         meta_features = describe(dataset, options.seed) if (options.remember or options.warm_start) else None
         evaluator = _make_evaluator(dataset, metric, options)
         if meta_learner is not None:
-            from automl.meta_init import with_meta_learner
+            from automl.learn2learn.meta_init import with_meta_learner
 
             evaluator.learners = with_meta_learner(evaluator.learners, meta_learner)
         warm = _warm_start(options, meta_features, dataset, evaluator, budget)
         plan = SearchPlan(
             space=joint_space({name: learner.space for name, learner in evaluator.learners.items()}),
-            initial=_initial_configs(evaluator.learners, options.initial_configs, warm),
+            initial=initial_configs(evaluator.learners, options.initial_configs, warm),
             priors=warm.priors if warm is not None else {},
             final_models=options.ensemble_size,
         )
         search_backend = make_backend(options)
         log.info(
             "%s task, %d rows x %d features, metric %s, learners %s, %s",
-            dataset.task, len(dataset.X), dataset.X.shape[1], metric.name, sorted(evaluator.learners), evaluator.resampling,
+            dataset.task, len(dataset.X), dataset.X.shape[1], metric.name, sorted(evaluator.learners),
+            evaluator.resampling,
         )
         _prime_imports(evaluator)
         prepared = time.monotonic()
         results = _search(search_backend, plan, evaluator, budget, options.verbose)
         searched = time.monotonic()
         mine = [r for r in results if not r.resumed]
-        if options.remember:  # the meta-learned learner's trials hold for its meta-model only: no knowledge for other searches
+        # the meta-learned learner's trials hold for its meta-model only: no knowledge for other searches
+        if options.remember:
             kept = [r for r in mine if meta_learner is None or r.config.learner != meta_learner.name]
-            writeback.remember(dataset, metric.name, kept, meta_features, options.kb)
+            remember(dataset, metric.name, kept, meta_features, options.kb)
         if not final:
             return mine
         if search_backend.interrupted:
-            log.warning("search interrupted after %d trials: fitting the best so far (run again with the same storage to resume)",
-                        len(results))
-        final_model = fit_final_model(evaluator, results, budget, options.memory_limit, options.ensemble_size, options.limits)
+            log.warning("search interrupted after %d trials: fitting the best so far "
+                        "(run again with the same storage to resume)", len(results))
+        final_model = fit_final_model(evaluator, results, budget, options.memory_limit, options.ensemble_size,
+                                      options.limits)
         summary = SearchSummary(
             backend=search_backend.name,
             n_trials=len(results),
@@ -228,15 +242,15 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
             prepare_seconds=prepared - started,
             search_seconds=searched - prepared,
             final_seconds=time.monotonic() - searched,
-            warm_start=warm,
+            warm_start=None if warm is None else WarmStartRecord.of(warm),
         )
-        model = AutoModel(final_model.ensemble, dataset.schema, dataset.task_info(metric.name), results, final_model.best, summary)
+        model = AutoModel(final_model.ensemble, dataset.schema, dataset.task_info(metric.name), results,
+                          final_model.best, summary)
         model.training_rows = (dataset.X, dataset.y)  # for model.distill(); in memory only, never saved
         model.row_encoder = RowEncoder.fit(dataset.schema, dataset.X)  # the lean path of predictions on a few rows
         if options.limits.any:
             _serve_within(model, options.limits, dataset.X.iloc[:1])
         if options.report:
-            from automl.report import write_report
 
             try:
                 log.info("report written to %s", write_report(model, options.report, evaluator=evaluator))
@@ -284,34 +298,33 @@ def zero_shot(
     if pipeline is None:
         raise SearchFailed(f"the zero-shot configuration {config} could not be fitted: {error}")
     result = TrialResult(config, OK, None, origin=origin, number=0, fit_seconds=time.monotonic() - started)
-    summary = SearchSummary(backend="zero-shot", n_trials=1, seconds=time.monotonic() - started, refit_rows=len(dataset.X))
-    return AutoModel(Ensemble([pipeline], [config]), dataset.schema, dataset.task_info(chosen_metric.name), [result], result, summary)
-
-
-def describe(dataset: Dataset, seed: int = 0) -> dict[str, float]:
-    """The dataset's meta-features (see :mod:`metaknowledge.features`)."""
-    return extract(dataset.X, dataset.encoded_target(), dataset.task, dataset.categorical, seed=seed)
+    summary = SearchSummary(backend="zero-shot", n_trials=1, seconds=time.monotonic() - started,
+                            refit_rows=len(dataset.X))
+    return AutoModel(Ensemble([pipeline], [config]), dataset.schema, dataset.task_info(chosen_metric.name), [result],
+                     result, summary)
 
 
 def make_backend(options: FitOptions) -> Backend:
-    """The search backend ``options.backend`` names: ``"optuna"``, ``"ray"`` (batched) or ``"ray-tune"`` (plain Tune), or a ready one."""
+    """The search backend ``options.backend`` names: ``"optuna"``, ``"ray"`` (batched) or ``"ray-tune"`` (plain Tune),
+    or a ready one."""
     backend = options.backend
     if isinstance(backend, Backend):
         return backend
-    common = dict(storage=options.storage, study_name=options.study_name, sampler=options.sampler, pruner=options.pruner,
-                  seed=options.seed, memory_limit_mb=options.memory_limit)
+    common = dict(storage=options.storage, study_name=options.study_name, sampler=options.sampler,
+                  pruner=options.pruner, seed=options.seed, memory_limit_mb=options.memory_limit)
     ray_only = (options.address, options.resources_per_trial, options.max_concurrent)
     if backend == "optuna":
         if any(value is not None for value in ray_only):
-            raise ConfigError("address, resources_per_trial and max_concurrent apply to backend='ray'; use n_jobs with 'optuna'")
+            raise ConfigError("address, resources_per_trial and max_concurrent apply to backend='ray'; "
+                              "use n_jobs with 'optuna'")
         return OptunaBackend(n_jobs=options.n_jobs, **common)
     if backend in ("ray", "ray-tune"):
         if options.n_jobs != 1:
             raise ConfigError("with backend='ray', parallelism comes from the cluster: use max_concurrent, not n_jobs")
-        from automl.backends.ray_backend import RayBackend
 
         return RayBackend(address=options.address, resources_per_trial=dict(options.resources_per_trial or {}),
-                          max_concurrent=options.max_concurrent, mode="batched" if backend == "ray" else "tune", **common)
+                          max_concurrent=options.max_concurrent, mode="batched" if backend == "ray" else "tune",
+                          **common)
     raise ConfigError(f"backend must be 'optuna', 'ray' or 'ray-tune', got {backend!r}")
 
 
@@ -341,7 +354,7 @@ def _meta_init_learner(meta_init: Any, dataset: Dataset) -> Learner | None:
     if meta_init is None:
         return None
     try:
-        from automl import meta_init as module
+        from automl.learn2learn import meta_init as module
     except ImportError as error:
         raise ConfigError(f"meta_init needs torch ({error}): pip install 'automl-engine[torch]'") from None
     meta = module.load_meta_model(meta_init)
@@ -355,7 +368,8 @@ def _fitting_learners(chosen: list[Learner], n_rows: int, explicit: bool) -> dic
     for learner in chosen:
         if learner.max_rows is not None and n_rows > learner.max_rows:
             if explicit:
-                log.warning("%s is slow above %d rows; it is searched because you asked for it", learner.name, learner.max_rows)
+                log.warning("%s is slow above %d rows; it is searched because you asked for it", learner.name,
+                            learner.max_rows)
             else:
                 log.info("skipping %s: %d training rows exceed its limit of %d", learner.name, n_rows, learner.max_rows)
                 continue
@@ -366,7 +380,8 @@ def _fitting_learners(chosen: list[Learner], n_rows: int, explicit: bool) -> dic
 
 
 def _warm_start(
-    options: FitOptions, meta_features: Mapping[str, float] | None, dataset: Dataset, evaluator: Evaluator, budget: Budget
+    options: FitOptions, meta_features: Mapping[str, float] | None, dataset: Dataset, evaluator: Evaluator,
+    budget: Budget
 ) -> WarmStart | None:
     """What meta-knowledge suggests for this dataset (None for a cold start)."""
     warm_start, kb = options.warm_start, options.kb
@@ -384,70 +399,8 @@ def _warm_start(
     return warm if warm.suggestions else None
 
 
-def _initial_configs(
-    learners: Mapping[str, Learner], extra: Sequence[Config | Mapping[str, Any]] | None, warm: WarmStart | None = None
-) -> list[tuple[Config, str]]:
-    """The configurations to evaluate first, then the user's, validated.
-
-    Cold, every learner's low-cost point comes first (learners in order of
-    their cost hint), so that something finishes early even on data where the
-    rest is slow, then the learners' defaults. Warm, when the knowledge is
-    trusted on data of its size, the suggestions of meta-knowledge come first:
-    the zero-shot pick, then each suggested learner's best suggestion before
-    any learner's second (the final model is an ensemble, and members of
-    different learners make different errors), then the rest; the low-cost
-    points follow. While the knowledge is too thin to trust, the low-cost
-    points, the defaults and then the suggestions run; on data much larger
-    than the knowledge was measured on, defaults and suggestions alternate
-    after the low-cost points (see :class:`~automl.warm.WarmStart`).
-    """
-    initial: list[tuple[Config, str]] = []
-    by_cost = sorted(learners.values(), key=lambda learner: learner.cost)
-    cheap = [(learner.low_cost_config(), "default") for learner in by_cost]
-    defaults = [(learner.default_config(), "default") for learner in by_cost]
-    if warm is None:
-        candidates = cheap + defaults
-    else:
-        suggested = [(s.config, f"warm:{s.method}") for s in warm.suggestions]
-        if not warm.trusted:
-            candidates = cheap + defaults + suggested
-        elif warm.extrapolating:
-            # defaults that are their learner's cheap corner too have run already: alternate with the others
-            candidates = cheap + _alternating([item for item in defaults if item not in cheap], suggested)
-        else:  # the cheap corners alone can take half of a small budget on wide data: suggestions first
-            candidates = suggested[:1] + _learners_first(suggested[1:]) + cheap
-    for config, origin in candidates:
-        if all(config != seen for seen, _ in initial):
-            initial.append((config, origin))
-    for item in extra or ():
-        config = item if isinstance(item, Config) else Config.from_dict(item)
-        if config.learner not in learners:
-            raise ConfigError(f"initial config {config} names learner {config.learner!r}, which is not searched ({sorted(learners)})")
-        problems = learners[config.learner].space.problems(dict(config.params))
-        if problems:
-            raise ConfigError(f"initial config {config} is not valid: {'; '.join(problems)}")
-        initial.append((config, "user"))
-    return initial
-
-
-def _learners_first(items: list[tuple[Config, str]]) -> list[tuple[Config, str]]:
-    """Each learner's first item, in their order, then the others in theirs."""
-    seen: set[str] = set()
-    firsts, rest = [], []
-    for item in items:
-        (rest if item[0].learner in seen else firsts).append(item)
-        seen.add(item[0].learner)
-    return firsts + rest
-
-
-def _alternating(first: list[tuple[Config, str]], second: list[tuple[Config, str]]) -> list[tuple[Config, str]]:
-    """One of ``first``, one of ``second``, and so on; the rest of the longer list at the end."""
-    merged = [item for pair in zip(first, second) for item in pair]
-    shorter = min(len(first), len(second))
-    return merged + first[shorter:] + second[shorter:]
-
-
-def _search(backend: Backend, plan: SearchPlan, evaluator: Evaluator, budget: Budget, verbose: int) -> list[TrialResult]:
+def _search(backend: Backend, plan: SearchPlan, evaluator: Evaluator, budget: Budget,
+            verbose: int) -> list[TrialResult]:
     progress = SearchProgress(budget, evaluator.metric, verbose)
     try:
         return backend.run(plan, evaluator, budget, progress.update)
@@ -457,13 +410,15 @@ def _search(backend: Backend, plan: SearchPlan, evaluator: Evaluator, budget: Bu
 
 
 def _serve_within(model: AutoModel, limits: Limits, row: Any) -> None:
-    """Trim ``model``'s members until predicting ``row`` through it is within ``limits``; record its latency and size."""
+    """Trim ``model``'s members until predicting ``row`` through it is within ``limits``; record its latency
+    and size."""
 
     def predict_row(ensemble: Ensemble) -> Any:
         model.ensemble = ensemble
         return model.predict(row)
 
-    model.ensemble, model.summary.predict_ms, model.summary.model_mb = trim_to_limits(model.ensemble, predict_row, limits)
+    model.ensemble, model.summary.predict_ms, model.summary.model_mb = trim_to_limits(model.ensemble, predict_row,
+                                                                                      limits)
 
 
 def _prime_imports(evaluator: Evaluator) -> None:

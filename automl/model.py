@@ -15,30 +15,65 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
-import sklearn
 
-from automl.column_kinds import ColumnNote
-from automl.data import FeatureSchema, as_numbers, clean_labels
-from automl.ensemble import Ensemble, Member
-from automl.errors import ConfigError, DataError, ModelFileError
-from automl.evaluation import TrialResult
-from automl.export import ExportReport, Servable, export_onnx, require_format
-from automl.leaderboard import make_leaderboard
-from automl.lean_pipeline import LeanPipeline
-from automl.metrics import get_metric
-from automl.row_encoder import LEAN_ROWS, RowEncoder
-from automl.task import TaskInfo, plain_label
-from automl.warm import WarmStart
+from automl.data.column_kinds import ColumnNote
+from automl.data.schema import FeatureSchema
+from automl.data.task import TaskInfo
+from automl.data.truth import encoded_truth
+from automl.errors import ConfigError, DataError
+from automl.model_file import SavedModel, TaskModel, read_model
+from automl.pipeline.lean import LeanPipeline
+from automl.pipeline.row_encoder import LEAN_ROWS, RowEncoder
+from automl.reporting.importance import feature_groups, permutation_importance
+from automl.reporting.report import write_report
+from automl.search.ensemble import Ensemble, Member
+from automl.search.evaluation import TrialResult, sample_rows
+from automl.search.leaderboard import make_leaderboard
+from automl.search.metrics import get_metric
+from automl.serving.distill import distill
+from automl.serving.export import ExportReport, Servable, export_onnx, require_format
 from searchspaces import Config
 
 log = logging.getLogger(__name__)
 
-FILE_FORMAT = "automl-model"
-META_FILE_FORMAT = "automl-meta-model"  # automl.meta_model.MetaModel.save
-FILE_VERSION = 3  # 3: the Ensemble is weighted; 2: equal weights; 1: a single pipeline
+
+@dataclass(frozen=True)
+class SuggestedConfig:
+    """A configuration the warm start suggested, and the method that proposed it."""
+
+    config: Config
+    method: str
+
+
+@dataclass(frozen=True)
+class NearDataset:
+    """A known dataset near the searched one: its distance in scaled meta-features (0: identical), and each
+    suggestion it has a history for, with its normalised score there (1: its best known configuration)."""
+
+    name: str
+    distance: float
+    scores: tuple[tuple[Config, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class WarmStartRecord:
+    """What the warm start suggested and where it came from, as plain data (what a model file keeps of it)."""
+
+    method: str
+    seconds: float
+    trusted: bool
+    extrapolating: bool
+    suggestions: tuple[SuggestedConfig, ...]
+    neighbours: tuple[NearDataset, ...] = ()
+
+    @classmethod
+    def of(cls, warm: Any) -> WarmStartRecord:
+        """The record of a warm start (:class:`automl.knowledge.warm_start.WarmStart`, or one an old file holds)."""
+        return cls(warm.method, float(warm.seconds), bool(warm.trusted), bool(warm.extrapolating),
+                   tuple(SuggestedConfig(s.config, s.method) for s in warm.suggestions),
+                   tuple(NearDataset(n.name, float(n.distance), tuple(n.scores)) for n in warm.neighbours))
 
 
 @dataclass
@@ -51,7 +86,7 @@ class SearchSummary:
     overhead). ``warm_start`` holds what meta-knowledge suggested and where it
     came from (None for a cold start). ``feature_importance`` is the
     out-of-fold permutation importance measured when ``fit`` wrote a report
-    (see :mod:`automl.importance`), kept so that a later report shows it.
+    (see :mod:`automl.reporting.importance`), kept so that a later report shows it.
     """
 
     backend: str
@@ -65,23 +100,25 @@ class SearchSummary:
     prepare_seconds: float = 0.0
     search_seconds: float = 0.0
     final_seconds: float = 0.0
-    warm_start: WarmStart | None = None
+    warm_start: WarmStartRecord | None = None
     predict_ms: float = math.nan  # the final model's single-row latency, measured when fit had serving limits
     model_mb: float = math.nan  # ... and its pickled size
     feature_importance: pd.DataFrame | None = None  # out-of-fold permutation importance, when fit wrote a report
 
 
-class AutoModel:
+class AutoModel(TaskModel):
     """A tuned model: configurations chosen by the search, fitted on the training data.
 
     The final model is a weighted average of configurations chosen by
     ensemble selection on the trials' out-of-fold predictions (``members_``,
-    up to ``fit``'s ``ensemble_size``; see :mod:`automl.ensemble`).
+    up to ``fit``'s ``ensemble_size``; see :mod:`automl.search.ensemble`).
     ``predict`` returns labels (classification) or values (regression);
     ``predict_proba`` one column per class, in the order of ``classes_``;
     ``score`` the search metric (or another by name) in its own units, so
     for RMSE or log loss lower is better.
     """
+
+    kind = "model"
 
     def __init__(
         self,
@@ -98,16 +135,6 @@ class AutoModel:
         self.results = results
         self.best = best
         self.summary = summary
-
-    @property
-    def metric(self) -> str:
-        return self.task.metric
-
-    @property
-    def classes_(self) -> np.ndarray:
-        if self.task.task == "regression":
-            raise AttributeError("a regression model has no classes_")
-        return np.asarray(self.task.classes)
 
     @property
     def best_config_(self) -> Config:
@@ -151,7 +178,7 @@ class AutoModel:
         return lean if lean is not None else self._proba(self._features(X))
 
     def _lean_prediction(self, X: Any) -> np.ndarray | None:
-        """Probabilities or values through the compiled pipelines (:mod:`automl.lean_pipeline`) for a few rows;
+        """Probabilities or values through the compiled pipelines (:mod:`automl.pipeline.lean`) for a few rows;
         None where that path does not apply (many rows, a pipeline it cannot compile, a model saved without it)."""
         encoder = getattr(self, "row_encoder", None)
         if encoder is None or not hasattr(X, "__len__") or not 0 < len(X) <= LEAN_ROWS:
@@ -187,12 +214,14 @@ class AutoModel:
         return self._proba(features)
 
     def _truth(self, y: Any, n_rows: int) -> np.ndarray:
-        """``y`` as metrics take it (class codes in the order of ``classes_``, or values), checked against ``n_rows`` rows of X."""
+        """``y`` as metrics take it (class codes in the order of ``classes_``, or values), checked against ``n_rows``
+        rows of X."""
         return encoded_truth(self.task, y, n_rows)
 
     def distill(self, X: Any = None, y: Any = None, *, time_budget: float = 30.0, student: str = "auto",
                 seed: int = 0) -> Any:
-        """A compact single model trained to reproduce this one's predictions: see :func:`automl.distill.distill`.
+        """A compact single model trained to reproduce this one's predictions: see
+        :func:`automl.serving.distill.distill`.
 
         Without ``X``, the training rows, which the model returned by ``fit``
         keeps in memory (a loaded model does not: pass them, with ``y`` for the
@@ -201,7 +230,6 @@ class AutoModel:
         >>> student = model.distill(time_budget=20)   # doctest: +SKIP
         >>> student.report.fidelity, student.predict(X_new)  # doctest: +SKIP
         """
-        from automl.distill import distill
 
         return distill(self, X, y, time_budget=time_budget, student=student, seed=seed)
 
@@ -212,6 +240,16 @@ class AutoModel:
         state.pop("_lean_members", None)  # compiled again on first use
         state["results"] = [replace(r, predictions=None) if r.predictions is not None else r for r in self.results]
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Read a saved model, bringing an older file's contents up to date."""
+        if "pipeline" in state:  # file version 1: a single pipeline, the ensemble of one it stands for
+            state["ensemble"] = Ensemble([state.pop("pipeline")], [state["best"].config])
+        summary = state.get("summary")
+        warm = getattr(summary, "warm_start", None)
+        if warm is not None and not isinstance(warm, WarmStartRecord):  # files before 0.2 pickled the WarmStart itself
+            summary.warm_start = WarmStartRecord.of(warm)
+        self.__dict__.update(state)
 
     def feature_importance(self, X: Any, y: Any, n_repeats: int = 5, seed: int = 0,
                            max_rows: int | None = None) -> pd.DataFrame:
@@ -224,8 +262,6 @@ class AutoModel:
         held-out test set): on its training rows a model may owe much to noise.
         ``max_rows`` draws a (stratified) sample of the rows to save time.
         """
-        from automl.evaluation import sample_rows
-        from automl.importance import feature_groups, permutation_importance
 
         features = self._features(X)
         truth = self._truth(y, len(features))
@@ -242,9 +278,8 @@ class AutoModel:
 
         With held-out rows ``(X, y)`` it shows the model's feature importance
         on them; without, the out-of-fold importance measured when ``fit``
-        wrote a report, if any. See :mod:`automl.report`.
+        wrote a report, if any. See :mod:`automl.reporting.report`.
         """
-        from automl.report import write_report
 
         if (X is None) != (y is None):
             raise DataError("pass both X and y (held-out rows and their target) to show feature importance, or neither")
@@ -265,17 +300,13 @@ class AutoModel:
         board.attrs["column_notes"] = [str(note) for note in self.column_notes]
         return board
 
-    def save(self, path: str | Path) -> Path:
-        """Write the model to ``path`` (a pickle: load only files you trust)."""
-        return write_model(self, path)
-
     def export(self, path: str | Path, format: str = "onnx", X: Any = None) -> ExportReport:
         """Write the model as one ONNX graph (and ``path.json``, its input encoding), checked in onnxruntime.
 
         The check runs the graph on the training rows (kept by ``fit``; a
         loaded model needs rows passed as ``X``, without the target) and
         compares it with the model's own probabilities or values; see
-        :mod:`automl.export` for the input encoding and the tolerance. A member
+        :mod:`automl.serving.export` for the input encoding and the tolerance. A member
         that cannot be exported raises :class:`~automl.errors.ExportError`
         naming it and saying why.
 
@@ -318,103 +349,9 @@ class AutoModel:
         )
 
 
-def write_model(model: Any, path: str | Path) -> Path:
-    """Write a model (an :class:`AutoModel` or its distilled student) where :func:`load` reads it."""
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": FILE_FORMAT,
-        "version": FILE_VERSION,
-        "engine": _engine_version(),
-        "sklearn": sklearn.__version__,
-        "model": model,
-    }
-    joblib.dump(payload, path, compress=3)
-    return path
+def load(path: str | Path) -> SavedModel:
+    """Read a model written by :meth:`AutoModel.save`, its distilled student's ``save``, or ``MetaModel.save``.
 
-
-def encoded_truth(task: TaskInfo, y: Any, n_rows: int) -> np.ndarray:
-    """``y`` as metrics take it for ``task`` (class codes in the order of its classes, or values), checked against ``n_rows``."""
-    classes = np.asarray(task.classes)
-    y_true = _true_values(y)
-    if len(y_true) != n_rows:
-        raise DataError(f"X has {n_rows} rows but y has {len(y_true)}")
-    if not n_rows:
-        raise DataError("there are no rows to score: pass at least one row of X and y")
-    if task.task == "regression":
-        values, bad = (y_true.astype(float), None) if pd.api.types.is_numeric_dtype(y_true.dtype) else as_numbers(y_true)
-        if bad is not None or not np.isfinite(values.to_numpy()).all():
-            example = bad if bad is not None else values[~np.isfinite(values.to_numpy())].iloc[0]
-            raise DataError(f"y must hold a finite number on every row to score a regression, but holds {plain_label(example)!r}")
-        return values.to_numpy()
-    labels = clean_labels(y_true)
-    if labels.isna().any():
-        raise DataError("y holds missing labels: drop those rows (or fill them in) before scoring")
-    try:
-        unknown = set(labels.tolist()) - set(classes.tolist())
-    except TypeError:  # unhashable values (lists, dicts)
-        raise DataError(f"y must hold one label per row, but holds values like {plain_label(labels.iloc[0])!r}") from None
-    if unknown:
-        raise DataError(f"y holds labels the model never saw in training: {sorted(map(str, unknown))[:5]}")
-    return np.searchsorted(classes, labels.to_numpy())
-
-
-def _true_values(y: Any) -> pd.Series:
-    """The labels or values given to ``score``, one per row."""
-    if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
-        y = y.iloc[:, 0]
-    if isinstance(y, pd.Series):
-        return y.reset_index(drop=True)
-    try:
-        values = np.asarray(y)
-    except (ValueError, TypeError):
-        values = np.asarray(list(y) if hasattr(y, "__iter__") else [y], dtype=object)
-    if values.ndim > 1 and values.shape[1:] != (1,) * (values.ndim - 1):
-        raise DataError(f"y must be one column of labels or values, got shape {values.shape}")
-    return pd.Series(np.ravel(values))
-
-
-def _is_model(obj: Any) -> bool:
-    """Whether ``obj`` is what :func:`write_model` writes: an AutoModel or a distilled student of one."""
-    return isinstance(obj, AutoModel) or (type(obj).__module__, type(obj).__name__) == ("automl.distill", "DistilledModel")
-
-
-def load(path: str | Path) -> AutoModel:
-    """Read a model written by :meth:`AutoModel.save`, its distilled student's ``save``, or ``MetaModel.save``."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise ModelFileError(f"no such model file: {str(path)!r}")
-    try:
-        payload = joblib.load(path)
-    except Exception as error:
-        raise ModelFileError(f"{str(path)!r} is not a model saved by automl ({type(error).__name__}: {error})") from None
-    if isinstance(payload, dict) and payload.get("format") == META_FILE_FORMAT:
-        model = payload.get("model")
-        if type(model).__name__ != "MetaModel":
-            raise ModelFileError(f"{str(path)!r} claims to hold a meta-model but does not; save one with MetaModel.save(path)")
-        return model  # a MetaModel (automl.meta_model), written by MetaModel.save
-    if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
-        raise ModelFileError(f"{str(path)!r} is not a model saved by automl (save one with model.save(path))")
-    version = payload.get("version", 0)
-    if not isinstance(version, int) or not _is_model(payload.get("model")):
-        raise ModelFileError(f"{str(path)!r} has the header of an automl model but not its content: save the model again")
-    if version > FILE_VERSION:
-        raise ModelFileError(
-            f"{str(path)!r} was saved by a newer automl (file format {payload['version']}); upgrade automl to read it"
-        )
-    if payload.get("sklearn") != sklearn.__version__:
-        log.warning(
-            "model saved with scikit-learn %s, loaded with %s: predictions may differ",
-            payload.get("sklearn"),
-            sklearn.__version__,
-        )
-    model = payload["model"]
-    if version < 2 and "pipeline" in model.__dict__:  # a single pipeline: the ensemble of one it stands for
-        model.ensemble = Ensemble([model.__dict__.pop("pipeline")], [model.best.config])
-    return model
-
-
-def _engine_version() -> str:
-    from automl import __version__
-
-    return __version__
+    Model files are pickles: load only files you trust (``export`` writes ONNX, the format to hand to others).
+    """
+    return read_model(path)

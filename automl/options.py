@@ -22,9 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from automl.budget import check_budget
 from automl.errors import ConfigError
-from automl.footprint import Limits
+from automl.pipeline.footprint import Limits
+from automl.search.budget import check_budget
 from searchspaces import Config
 
 
@@ -77,7 +77,8 @@ class FitOptions:
             raise ConfigError(f"trial_time_limit must be a positive number of seconds, got {self.trial_time_limit}")
         size = self.ensemble_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ConfigError(f"ensemble_size must be a whole number of at least 1 (1: the best model alone), got {size!r}")
+            raise ConfigError("ensemble_size must be a whole number of at least 1 (1: the best model alone), "
+                              f"got {size!r}")
         warm = self.warm_start
         if not (warm is None or isinstance(warm, bool) or (isinstance(warm, int) and warm >= 1)):
             raise ConfigError(f"warm_start must be True, False or a positive number of configurations, got {warm!r}")

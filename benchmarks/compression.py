@@ -31,6 +31,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.data.dataset import load_dataset
+from automl.pipeline.preprocessing import make_preprocessor
+from automl.search.metrics import get_metric
+from searchspaces.networks import estimators as torch_nets
+from searchspaces.networks.compression import zeroed_share
+from searchspaces.torch_learners import MLP
+
 OUT = Path(__file__).resolve().parent / "results" / "compression"
 DEFAULT_DATA = Path(os.environ.get("AUTOML_PMLB", Path(__file__).resolve().parents[2] / "shared" / "datasets" / "pmlb"))
 DATASETS = ["twonorm", "waveform_40", "mfeat_pixel"]  # none in benchmarks.datasets.PEERS or VALIDATION
@@ -40,7 +47,8 @@ LATENCY_ROUNDS = 5
 SEED = 0
 MLP_PARAMS = {"hidden_layer_sizes": (256, 256), "learning_rate": 1e-3, "batch_size": 128, "epochs": 40, "patience": 8,
               "dropout": 0.1}
-CNN_PARAMS = {"channels": (16, 32), "head_width": 128, "learning_rate": 1e-3, "batch_size": 64, "epochs": 15, "patience": 5}
+CNN_PARAMS = {"channels": (16, 32), "head_width": 128, "learning_rate": 1e-3, "batch_size": 64, "epochs": 15,
+              "patience": 5}
 
 
 @dataclass(frozen=True)
@@ -78,14 +86,12 @@ def prepare(data: Path, name: str) -> Prepared:
     """Load ``name``, split off a stratified test quarter, preprocess as the MLP learner does (scaled, imputed)."""
     from sklearn.model_selection import train_test_split
 
-    from automl.data import load_dataset
-    from automl.preprocessing import make_preprocessor
-    from searchspaces.torch_learners import MLP
 
     dataset = load_dataset(data / f"{name}.tsv.gz")
     y = dataset.encoded_target()
     stratify = y if dataset.task != "regression" else None
-    X_train, X_test, y_train, y_test = train_test_split(dataset.X, y, test_size=0.25, random_state=SEED, stratify=stratify)
+    X_train, X_test, y_train, y_test = train_test_split(dataset.X, y, test_size=0.25, random_state=SEED,
+                                                        stratify=stratify)
     transformer, n_native = make_preprocessor(MLP.preprocessing, X_train, dataset.categorical)
     train = np.asarray(transformer.fit_transform(X_train, y_train), dtype=np.float64)
     test = np.asarray(transformer.transform(X_test), dtype=np.float64)
@@ -94,8 +100,6 @@ def prepare(data: Path, name: str) -> Prepared:
 
 
 def _estimator(kind: str, task: str, prepared: Prepared, options: dict[str, Any]) -> Any:
-    from searchspaces import torch_nets
-
     common = {"device": "cpu", "n_jobs": 1, "random_state": SEED, **options}
     if kind == "cnn":
         cls = torch_nets.TorchCNNRegressor if task == "regression" else torch_nets.TorchCNNClassifier
@@ -110,7 +114,6 @@ def _predict(model: Any, task: str, X: np.ndarray) -> np.ndarray:
 
 def measure(kind: str, prepared: Prepared, variant: Variant) -> tuple[dict[str, Any], Any]:
     """Fit one variant; its score, zeroed share and size, and the fitted model (timed later, with the others)."""
-    from automl.metrics import get_metric
 
     metric = get_metric(None, prepared.task)
     started = time.perf_counter()
@@ -155,8 +158,6 @@ def _timed(call) -> float:
 
 
 def _zeroed(model: Any) -> float:
-    from searchspaces.compression import zeroed_share
-
     return zeroed_share(model.network_)
 
 
@@ -167,13 +168,16 @@ def run(data: Path, names: list[str], cnn: bool) -> pd.DataFrame:
     rows = []
     for name in names:
         prepared = prepare(data, name)
-        jobs = [("mlp", v) for v in VARIANTS] + ([("cnn", v) for v in CNN_VARIANTS] if cnn and name == CNN_DATASET else [])
+        jobs = [("mlp", v) for v in VARIANTS] + (
+            [("cnn", v) for v in CNN_VARIANTS] if cnn and name == CNN_DATASET else [])
         fitted = [measure(kind, prepared, variant) for kind, variant in jobs]
         for (r, _), (latency, throughput) in zip(fitted, time_models([m for _, m in fitted], prepared)):
             r.update(latency_ms=latency, rows_per_s=throughput)
             rows.append(r)
-            print(f"{name:12s} {r['model']} {r['variant']:24s} {r['metric']} {r['score']:.4f}  zeroed {r['zeroed']:.2f}  "
-                  f"{r['size_kb']:7.1f} KB  {r['latency_ms']:.3f} ms  {r['rows_per_s']:9.0f} rows/s  fit {r['fit_s']:.1f} s",
+            print(f"{name:12s} {r['model']} {r['variant']:24s} {r['metric']} {r['score']:.4f}  "
+                  f"zeroed {r['zeroed']:.2f}  "
+                  f"{r['size_kb']:7.1f} KB  {r['latency_ms']:.3f} ms  {r['rows_per_s']:9.0f} rows/s  "
+                  f"fit {r['fit_s']:.1f} s",
                   flush=True)
     return pd.DataFrame(rows)
 
@@ -184,18 +188,19 @@ def write(table: pd.DataFrame, out: Path = OUT) -> str:
     table.to_csv(out / "compression.csv", index=False)
     lines = ["# Pruning and int8 quantization of the neural learners", "",
              "`python -m benchmarks.compression`: fixed architectures (MLP 256-256; on mfeat_pixel also a CNN 16-32 "
-             "channels, head 128), one torch thread, the test quarter of each dataset (seed 0). Score: the task's metric "
-             "(roc_auc: higher is better; log_loss: lower is better). Zeroed: share of Linear/Conv weights that are zero. "
-             "Size: the pickled estimator. Latency: median of 200 single-row `predict_proba` calls. Throughput: test rows "
-             "predicted in one call. Both are the best of 5 rounds interleaving a dataset's variants (the machine is "
-             "shared: differences under ~20 % are noise).", "",
+             "channels, head 128), one torch thread, the test quarter of each dataset (seed 0). Score: the task's "
+             "metric (roc_auc: higher is better; log_loss: lower is better). Zeroed: share of Linear/Conv weights "
+             "that are zero. Size: the pickled estimator. Latency: median of 200 single-row `predict_proba` calls. "
+             "Throughput: test rows predicted in one call. Both are the best of 5 rounds interleaving a dataset's "
+             "variants (the machine is shared: differences under ~20 % are noise).", "",
              "| dataset | model | variant | metric | score | zeroed | size KB | size vs dense | latency ms | rows/s |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for (_, _), group in table.groupby(["dataset", "model"], sort=False):
         dense = group.iloc[0]
         for r in group.itertuples():
             lines.append(f"| {r.dataset} | {r.model} | {r.variant} | {r.metric} | {r.score:.4f} | {r.zeroed:.2f} | "
-                         f"{r.size_kb:.1f} | {r.size_kb / dense.size_kb:.2f} | {r.latency_ms:.3f} | {r.rows_per_s:,.0f} |")
+                         f"{r.size_kb:.1f} | {r.size_kb / dense.size_kb:.2f} | {r.latency_ms:.3f} | "
+                         f"{r.rows_per_s:,.0f} |")
     lines += ["", _summary(table)]
     text = "\n".join(lines) + "\n"
     (out / "README.md").write_text(text)
@@ -211,18 +216,18 @@ def _summary(table: pd.DataFrame) -> str:
         part = mlp[mlp["variant"] == label].set_index("dataset")
         return float((part[column] / dense[column]).mean())
 
-    return (f"Across the MLP rows, int8 quantization leaves the pickled model at {relative('int8', 'size_kb'):.2f} of its dense size and "
-            f"magnitude pruning at 90 % at {relative('magnitude 90%', 'size_kb'):.2f} (zeros stored as a bitmask); both together at "
-            f"{relative('magnitude 90% + int8', 'size_kb'):.2f}. Speed: single-row latency is {relative('int8', 'latency_ms'):.2f}x the "
-            f"dense one with int8 and {relative('magnitude 90%', 'latency_ms'):.2f}x with 90 % pruning; batch throughput "
-            f"{relative('int8', 'rows_per_s'):.2f}x and {relative('magnitude 90%', 'rows_per_s'):.2f}x. Pruned weights are "
-            "still multiplied densely, so pruning buys size, not speed; dynamic int8 quantizes activations on every call, "
-            f"which pays on batches rather than single rows. Score: {_kept(mlp)}")
+    return (f"Across the MLP rows, int8 quantization leaves the pickled model at {relative('int8', 'size_kb'):.2f} "
+            f"of its dense size and magnitude pruning at 90 % at {relative('magnitude 90%', 'size_kb'):.2f} (zeros "
+            f"stored as a bitmask); both together at {relative('magnitude 90% + int8', 'size_kb'):.2f}. Speed: "
+            f"single-row latency is {relative('int8', 'latency_ms'):.2f}x the dense one with int8 and "
+            f"{relative('magnitude 90%', 'latency_ms'):.2f}x with 90 % pruning; batch throughput "
+            f"{relative('int8', 'rows_per_s'):.2f}x and {relative('magnitude 90%', 'rows_per_s'):.2f}x. Pruned "
+            "weights are still multiplied densely, so pruning buys size, not speed; dynamic int8 quantizes "
+            f"activations on every call, which pays on batches rather than single rows. Score: {_kept(mlp)}")
 
 
 def _kept(mlp: pd.DataFrame, tolerance: float = 0.02) -> str:
     """On how many datasets each variant keeps the score within ``tolerance`` (relative) of the dense one."""
-    from automl.metrics import get_metric
 
     def loss(r: pd.Series) -> float:
         return float(get_metric(r["metric"], "binary" if r["metric"] == "roc_auc" else "multiclass").loss(r["score"]))

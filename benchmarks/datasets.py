@@ -48,7 +48,8 @@ PEERS_REGRESSION = ENGINE_REGRESSION + [
 PEERS = PEERS_CLASSIFICATION + PEERS_REGRESSION  # issue 3 (and the held-out set of issue 5)
 
 _SERIES_CLASSIFICATION = [
-    "breast_w", "monk2", "allhyper", "led24", "saheart", "mofn_3_7_10", "analcatdata_authorship", "ecoli", "hypothyroid", "xd6",
+    "breast_w", "monk2", "allhyper", "led24", "saheart", "mofn_3_7_10", "analcatdata_authorship", "ecoli",
+    "hypothyroid", "xd6",
 ]
 _SERIES_REGRESSION = [
     "581_fri_c3_500_25", "595_fri_c0_1000_10", "1029_LEV", "557_analcatdata_apnea1", "604_fri_c4_500_10",
@@ -63,7 +64,8 @@ SERIES = [name for pair in zip(_SERIES_CLASSIFICATION, _SERIES_REGRESSION) for n
 VALIDATION = [
     "labor", "heart_statlog", "colic", "clean1", "profb", "flare", "dis", "coil2000",
     "GAMETES_Heterogeneity_20atts_1600_Het_0.4_0.2_50_EDM_2_001",
-    "tae", "auto", "cleveland", "movement_libras", "analcatdata_dmft", "mfeat_zernike", "led7", "waveform_21", "page_blocks",
+    "tae", "auto", "cleveland", "movement_libras", "analcatdata_dmft", "mfeat_zernike", "led7", "waveform_21",
+    "page_blocks",
     "1089_USCrime", "228_elusage", "561_cpu", "695_chatfield_4", "644_fri_c4_250_25", "556_analcatdata_apnea2",
     "607_fri_c4_1000_50", "344_mv",
 ]

@@ -38,8 +38,21 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from benchmarks.peers import DEFAULT_DATA
-from benchmarks.protocol import Split, constant_prediction, load_split, score
+import automl
+from automl.errors import ConfigError
+from automl.model import encoded_truth
+from benchmarks.limits import hard_limit
+from benchmarks.peers import DEFAULT_DATA, _names
+from benchmarks.protocol import Split, add_scores, align_proba, constant_prediction, load_split, score
+from benchmarks.runner import _child_environment
+from benchmarks.systems import (
+    AUTOGLUON_STARTUP,
+    _categorical_frame,
+    _read_autogluon_output,
+    _run_autogluon_child,
+    _write_autogluon_job,
+    autogluon_python,
+)
 
 CHILD_SYSTEMS = ("ours", "ours_1ms", "flaml", "autogluon")  # "ours" also writes the row of its distilled student
 SYSTEMS = ("ours", "ours_student", "ours_mlp_pq", "ours_1ms", "flaml", "autogluon")
@@ -77,8 +90,6 @@ def _prediction_function(model, split: Split):
 
 
 def _aligned(prediction: np.ndarray, classes: np.ndarray, split: Split) -> np.ndarray:
-    from benchmarks.protocol import align_proba
-
     return prediction if split.task == "regression" else align_proba(prediction, np.asarray(classes), split.classes)
 
 
@@ -88,14 +99,12 @@ def _row(split: Split, system: str, budget: float, prediction: np.ndarray | None
     const = score(split, constant_prediction(split))[0]
     return {"system": system, "dataset": split.name, "task": split.task, "seed": 0, "budget": budget,
             "status": "ok" if prediction is not None else "failed", "value": value, "const_value": const,
-            "wall_seconds": wall, **{k: figures.get(k, np.nan) for k in ("p50_ms", "p99_ms", "rows_per_second", "size_mb")},
+            "wall_seconds": wall,
+            **{k: figures.get(k, np.nan) for k in ("p50_ms", "p99_ms", "rows_per_second", "size_mb")},
             "note": note, "error": error}
 
 
 def _ours(split: Split, budget: float, limit: float | None) -> list[dict]:
-    import automl
-    from automl.errors import ConfigError
-
     started = time.monotonic()
     options = dict(task=split.kind, categorical=split.categorical, metric=split.metric, time_budget=budget, seed=0,
                    verbose=0, remember=False)
@@ -110,13 +119,17 @@ def _ours(split: Split, budget: float, limit: float | None) -> list[dict]:
     name = "ours" if limit is None else "ours_1ms"
     members = ", ".join(f"{m.config.learner} {m.weight:.2f}" for m in model.members_)
     predict = _prediction_function(model, split)
-    rows = [_row(split, name, budget, _aligned(predict(split.X_test), getattr(model, "classes_", []) if split.task != "regression" else [], split),
+    rows = [_row(split, name, budget,
+                 _aligned(predict(split.X_test),
+                          getattr(model, "classes_", []) if split.task != "regression" else [], split),
                  wall, serving_figures(predict, split.X_test, model.save), note=members)]
     if limit is None:
         compressed = _with_compressed_mlp(model)
         if compressed is not None:
             predict = _prediction_function(compressed, split)
-            rows.append(_row(split, "ours_mlp_pq", budget, _aligned(predict(split.X_test), getattr(model, "classes_", []) if split.task != "regression" else [], split),
+            rows.append(_row(split, "ours_mlp_pq", budget,
+                             _aligned(predict(split.X_test),
+                                      getattr(model, "classes_", []) if split.task != "regression" else [], split),
                              wall, serving_figures(predict, split.X_test, compressed.save), note=members))
         started = time.monotonic()
         student = model.distill(time_budget=budget / 2)
@@ -131,7 +144,6 @@ def _ours(split: Split, budget: float, limit: float | None) -> list[dict]:
 
 def _with_compressed_mlp(model):
     """A copy of ``model`` whose MLP members are refitted pruned and int8-quantized; None when it holds no MLP."""
-    from automl.model import encoded_truth
 
     positions = [i for i, config in enumerate(model.ensemble.configs) if config.learner == "mlp"]
     if not positions:
@@ -151,7 +163,6 @@ def _flaml(split: Split, budget: float) -> list[dict]:
     import joblib
     from flaml import AutoML
 
-    from benchmarks.systems import _categorical_frame
 
     started = time.monotonic()
     model = AutoML()
@@ -171,15 +182,6 @@ def _flaml(split: Split, budget: float) -> list[dict]:
 
 
 def _autogluon(split: Split, budget: float) -> list[dict]:
-    from benchmarks.runner import hard_limit
-    from benchmarks.systems import (
-        AUTOGLUON_STARTUP,
-        _read_autogluon_output,
-        _run_autogluon_child,
-        _write_autogluon_job,
-        autogluon_python,
-    )
-
     with tempfile.TemporaryDirectory(prefix="automl-deploy-ag-") as folder:
         work = Path(folder)
         _write_autogluon_job(split, budget, work)
@@ -209,8 +211,6 @@ def child(dataset: str, system: str, budget: float, data_dir: str) -> list[dict]
 
 
 def _run_child(dataset: str, system: str, budget: float, data_dir: str, work: Path) -> list[dict]:
-    from benchmarks.runner import _child_environment
-
     command = [sys.executable, "-m", "benchmarks.deploy", "--child", dataset, system, str(budget), data_dir]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=6 * budget + 300,
@@ -243,7 +243,6 @@ def run(names: list[str], budget: float, data_dir: str, out: Path, jobs: int,
 
 def summarize(raw: pd.DataFrame) -> str:
     """The summary table and the targets, as markdown."""
-    from benchmarks.protocol import add_scores
 
     task = raw.groupby("dataset")["task"].transform("first")  # rows of killed runs do not record it
     frame = add_scores(raw.assign(seed=0, task=task), budget_free=frozenset({"ours_student"}))
@@ -255,7 +254,8 @@ def summarize(raw: pd.DataFrame) -> str:
         if part.empty:
             continue
         lines.append(f"| {system} | {len(ok)}/{len(part)} ok | {part['normalized'].mean():.3f} | "
-                     f"{ok['p50_ms'].median():.3g} | {ok['p99_ms'].median():.3g} | {ok['rows_per_second'].median():,.0f} | "
+                     f"{ok['p50_ms'].median():.3g} | {ok['p99_ms'].median():.3g} | "
+                     f"{ok['rows_per_second'].median():,.0f} | "
                      f"{ok['size_mb'].median():.3g} |")
     wide = frame.pivot_table(index="dataset", columns="system", values=["normalized", "p50_ms", "size_mb"])
     findings = []
@@ -269,15 +269,18 @@ def summarize(raw: pd.DataFrame) -> str:
         sizes = wide["size_mb"][["ours_student", "autogluon"]].dropna()
         smaller = int((sizes["ours_student"] < sizes["autogluon"]).sum())
         findings.append(f"- Per row (p50), the student is {speedup:.1f} times faster than AutoGluon's model (geometric "
-                        f"mean over {len(both)} datasets; slowest ratio {np.min(both['autogluon'] / both['ours_student']):.1f}x; "
+                        f"mean over {len(both)} datasets; slowest ratio "
+                        f"{np.min(both['autogluon'] / both['ours_student']):.1f}x; "
                         f"target: at least 10x) and smaller on disk on {smaller} of {len(sizes)} datasets.")
     ours = frame[frame["system"] == "ours"]
     with_mlp = int(ours["note"].fillna("").str.contains(r"\bmlp\b").sum())
-    findings.append(f"- The MLP was a member of the final model on {with_mlp} of {len(ours)} datasets (ours_mlp_pq rows: "
-                    "those models with it pruned and quantized); benchmarks/results/compression measures the MLP alone.")
+    findings.append(f"- The MLP was a member of the final model on {with_mlp} of {len(ours)} datasets "
+                    "(ours_mlp_pq rows: those models with it pruned and quantized); benchmarks/results/compression "
+                    "measures the MLP alone.")
     failed = frame[(frame["system"] == "ours_1ms") & (frame["status"] != "ok")]
     if len(failed):
-        findings.append(f"- Under max_predict_ms=1 the search found no model within the limit on {len(failed)} datasets "
+        findings.append("- Under max_predict_ms=1 the search found no model within the limit on "
+                        f"{len(failed)} datasets "
                         "(its error names the fastest configuration found: see raw.csv).")
     per_dataset = frame.pivot_table(index="dataset", columns="system", values="normalized").round(3)
     latency = frame.pivot_table(index="dataset", columns="system", values="p50_ms").round(3)
@@ -300,7 +303,6 @@ def main(argv: list[str] | None = None) -> None:
         dataset, system, budget, data_dir = args.child
         print(json.dumps(child(dataset, system, float(budget), data_dir), default=float))
         return
-    from benchmarks.peers import _names
 
     names = _names(Path(args.data), args.names)
     raw = run(names, args.budget, args.data, Path(args.out), args.jobs, tuple(args.systems))

@@ -70,7 +70,8 @@ def markdown(tables: Sequence[pd.DataFrame]) -> str:
         lines += [f"### {table['kind'].iloc[0]} ({table['tasks'].iloc[0]} tasks)", "",
                   "| learner | configurations | tasks won | mean loss without it | median seconds per run |",
                   "|---|---|---|---|---|"]
-        lines += [f"| {r.learner} | {r.configurations} | {r.tasks_won:.1%} | {r.loss_without:.3f} | {r.median_seconds:.2f} |"
+        lines += [f"| {r.learner} | {r.configurations} | {r.tasks_won:.1%} | {r.loss_without:.3f} | "
+                  f"{r.median_seconds:.2f} |"
                   for r in table.itertuples()]
         lines.append("")
     return "\n".join(lines)

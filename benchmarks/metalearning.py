@@ -41,6 +41,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import automl
+from automl.data.sources import read_table
+from automl.knowledge.prepared import EXCLUDE_ENV
+from automl.learn2learn.algorithms import MetaLearner
+from automl.learn2learn.meta_model import build_network
+from automl.learn2learn.omniglot import official_error, official_runs, omniglot
+from automl.learn2learn.series import TableSeries, sinusoid
+
 OUT = Path("benchmarks/results/metalearning")
 GRADIENT = ("maml", "fomaml", "metasgd", "anil", "reptile")
 SHOTS = (5, 10, 20)
@@ -50,7 +58,8 @@ PUBLISHED_SINUSOID = {  # Meta-SGD paper (Li et al. 2017), Table 1: MSE after on
     "metasgd": {5: 0.482, 10: 0.258, 20: 0.127},
 }
 PUBLISHED_OMNIGLOT = {  # Lake et al. 2015: error on the 20 official runs, with the full 30-alphabet background set
-    "humans": 4.5, "Bayesian program learning": 3.3, "Siamese network (Koch et al.)": 8.0, "convolutional network": 13.5,
+    "humans": 4.5, "Bayesian program learning": 3.3, "Siamese network (Koch et al.)": 8.0,
+    "convolutional network": 13.5,
 }
 FRIEDMAN_TEST = ("609_fri_c0_1000_5", "612_fri_c1_1000_5", "599_fri_c2_1000_5", "628_fri_c3_1000_5")
 FRIEDMAN_VALIDATION = ("631_fri_c1_500_5", "597_fri_c2_500_5")
@@ -94,10 +103,6 @@ def sinusoid_job(job: Job) -> dict:
     _single_threaded()
     import torch
 
-    import automl
-    from automl.meta_algorithms import MetaLearner
-    from automl.meta_model import build_network
-    from automl.series import sinusoid
 
     started = time.monotonic()
     if job.method in GRADIENT:
@@ -125,14 +130,15 @@ def _pretrain(network, seconds: float, seed: int) -> None:
     """Plain regression on points of many random sinusoids (the papers' "pretrained" baseline)."""
     import torch
 
-    from automl.series import sinusoid
 
     optimizer, rng, series = torch.optim.Adam(network.parameters(), lr=0.001), np.random.default_rng(seed), sinusoid()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         batch = [series.episode(rng, 10, 10) for _ in range(25)]
-        X = torch.as_tensor(np.concatenate([np.concatenate([e.X_support, e.X_query]) for e in batch]), dtype=torch.float32)
-        y = torch.as_tensor(np.concatenate([np.concatenate([e.y_support, e.y_query]) for e in batch]), dtype=torch.float32)
+        X = torch.as_tensor(np.concatenate([np.concatenate([e.X_support, e.X_query]) for e in batch]),
+                            dtype=torch.float32)
+        y = torch.as_tensor(np.concatenate([np.concatenate([e.y_support, e.y_query]) for e in batch]),
+                            dtype=torch.float32)
         optimizer.zero_grad()
         loss = torch.mean((network(X).reshape(-1) - y) ** 2)
         loss.backward()
@@ -145,12 +151,14 @@ def sinusoid_jobs(seconds: float, methods: Sequence[str] | None = None) -> list[
 
 
 def sinusoid_report(table: pd.DataFrame) -> str:
-    lines = ["| method | K | MSE, 1 step | MSE, 10 steps | published, 1 step | meta-training s |", "|---|---|---|---|---|---|"]
+    lines = ["| method | K | MSE, 1 step | MSE, 10 steps | published, 1 step | meta-training s |",
+             "|---|---|---|---|---|---|"]
     order = {m: i for i, m in enumerate([*GRADIENT, "pretrained", "random"])}
     table = table.sort_values(["shots", "method", "seconds"], key=lambda c: c.map(order) if c.name == "method" else c)
     for _, row in table.iterrows():
         published = PUBLISHED_SINUSOID.get(row.method, {}).get(row.shots)
-        lines.append(f"| {row.method} | {row.shots} | {row.mse_1:.3f} ± {row.ci_1:.3f} | {row.mse_10:.3f} ± {row.ci_10:.3f} | "
+        lines.append(f"| {row.method} | {row.shots} | {row.mse_1:.3f} ± {row.ci_1:.3f} | "
+                     f"{row.mse_10:.3f} ± {row.ci_10:.3f} | "
                      f"{published if published is not None else ''} | {row.train_seconds:.0f} |")
     targets = []
     longest = table.sort_values("seconds").groupby(["shots", "method"]).tail(1)  # each method's longest training
@@ -158,8 +166,8 @@ def sinusoid_report(table: pd.DataFrame) -> str:
         by = longest[longest["shots"] == shots].set_index("method")
         if "metasgd" in by.index:
             goal = 0.8 * PUBLISHED_SINUSOID["metasgd"][shots]
-            targets.append(f"- K = {shots}: Meta-SGD {by.loc['metasgd', 'mse_1']:.3f} after one step against the target "
-                           f"{goal:.3f} (20 % below the published {PUBLISHED_SINUSOID['metasgd'][shots]}): "
+            targets.append(f"- K = {shots}: Meta-SGD {by.loc['metasgd', 'mse_1']:.3f} after one step against the "
+                           f"target {goal:.3f} (20 % below the published {PUBLISHED_SINUSOID['metasgd'][shots]}): "
                            f"{'MET' if by.loc['metasgd', 'mse_1'] <= goal else 'MISSED'}")
         if "maml" in by.index:
             goal = PUBLISHED_SINUSOID["maml"][shots]
@@ -174,8 +182,6 @@ def sinusoid_report(table: pd.DataFrame) -> str:
 def omniglot_job(job: Job) -> dict:
     """Meta-train on the training alphabets (20-way 1-shot); official runs and test-alphabet episodes."""
     _single_threaded()
-    import automl
-    from automl.omniglot import official_error, official_runs, omniglot
 
     train = omniglot(job.data, split="train", rotations=True)
     validation = omniglot(job.data, split="validation")
@@ -194,7 +200,8 @@ def omniglot_job(job: Job) -> dict:
 
 
 def omniglot_jobs(seconds: float, data: str, methods: Sequence[str] | None = None) -> list[Job]:
-    jobs = [Job("omniglot", "protonet", 1, PROTONET_WAYS, seconds, data), *(Job("omniglot", m, 1, 20, seconds, data) for m in GRADIENT)]
+    jobs = [Job("omniglot", "protonet", 1, PROTONET_WAYS, seconds, data),
+            *(Job("omniglot", m, 1, 20, seconds, data) for m in GRADIENT)]
     return [job for job in jobs if methods is None or job.method in methods]
 
 
@@ -216,8 +223,6 @@ def omniglot_report(table: pd.DataFrame) -> str:
 
 
 def friedman_tables(data: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    from automl.sources import read_table
-
     tables = {}
     for path in sorted(Path(data).glob("*_fri_c*_*_5.tsv.gz")):
         frame = read_table(path)
@@ -231,8 +236,6 @@ def friedman_tables(data: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def friedman_meta_job(job: Job) -> dict:
     """Meta-train one algorithm with K = ``job.shots`` on the 10 training tasks; its validation MSE per step count."""
     _single_threaded()
-    import automl
-    from automl.series import TableSeries
 
     tables = friedman_tables(job.data)
     train = [name for name in tables if name not in FRIEDMAN_TEST + FRIEDMAN_VALIDATION]
@@ -258,7 +261,6 @@ def friedman_compare_job(job: Job) -> dict:
     from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
     from sklearn.neural_network import MLPRegressor
 
-    import automl
 
     name, steps, meta_path = job.data.split("|")
     X, y = friedman_tables(os.environ["FRIEDMAN_DATA"])[name]
@@ -267,9 +269,12 @@ def friedman_compare_job(job: Job) -> dict:
     rest = np.setdiff1d(np.arange(len(X)), chosen)
     fits: dict[str, Callable[[], np.ndarray]] = {
         "meta_mlp": lambda: automl.load(meta_path).adapt(X[chosen], y[chosen], int(steps)).predict(X[rest]),
-        "mlp_random_init": lambda: MLPRegressor(hidden_layer_sizes=(40, 40), max_iter=2000, random_state=job.seed).fit(X[chosen], y[chosen]).predict(X[rest]),
-        "hgb_default": lambda: HistGradientBoostingRegressor(random_state=job.seed).fit(X[chosen], y[chosen]).predict(X[rest]),
-        "rf_default": lambda: RandomForestRegressor(random_state=job.seed, n_jobs=1).fit(X[chosen], y[chosen]).predict(X[rest]),
+        "mlp_random_init": lambda: MLPRegressor(hidden_layer_sizes=(40, 40), max_iter=2000,
+                                                random_state=job.seed).fit(X[chosen], y[chosen]).predict(X[rest]),
+        "hgb_default": lambda: HistGradientBoostingRegressor(random_state=job.seed).fit(
+            X[chosen], y[chosen]).predict(X[rest]),
+        "rf_default": lambda: RandomForestRegressor(random_state=job.seed, n_jobs=1).fit(
+            X[chosen], y[chosen]).predict(X[rest]),
         "automl_10s": lambda: automl.fit(pd.DataFrame(X[chosen]), y[chosen], task="regression", time_budget=10,
                                          seed=job.seed, verbose=0, remember=False).predict(pd.DataFrame(X[rest])),
     }
@@ -294,10 +299,12 @@ def friedman_report(meta_rows: pd.DataFrame, table: pd.DataFrame) -> str:
     targets = []
     for rows, part in table.groupby("rows"):
         best = part[methods].idxmin(axis=1).value_counts()
-        lines.append(f"| {rows} | " + " | ".join(f"{part[m].mean():.3f} ({best.get(m, 0)} wins)" for m in methods) + " |")
+        lines.append(f"| {rows} | " + " | ".join(f"{part[m].mean():.3f} ({best.get(m, 0)} wins)" for m in methods)
+                     + " |")
         if rows in (10, 20):
             leader = part[methods].mean().idxmin()
-            targets.append(f"- K = {rows}: the best mean MSE is {leader}'s: {'MET' if leader == 'meta_mlp' else 'MISSED'}")
+            targets.append(f"- K = {rows}: the best mean MSE is {leader}'s: "
+                           f"{'MET' if leader == 'meta_mlp' else 'MISSED'}")
     return "\n".join(lines + ["", "Target: the meta-learned MLP is best at K = 10 and K = 20.", *targets])
 
 
@@ -307,7 +314,8 @@ def friedman_report(meta_rows: pd.DataFrame, table: pd.DataFrame) -> str:
 def run_jobs(jobs: Sequence[Job], work: Callable[[Job], dict], csv: Path, parallel: int) -> pd.DataFrame:
     """Run the jobs not yet in ``csv`` (appending each row as it finishes); all rows."""
     done = pd.read_csv(csv) if csv.exists() else pd.DataFrame()
-    seen = {tuple(r) for r in done[["method", "shots", "ways", "seed", "seconds"]].itertuples(index=False)} if len(done) else set()
+    seen = ({tuple(r) for r in done[["method", "shots", "ways", "seed", "seconds"]].itertuples(index=False)}
+            if len(done) else set())
     todo = [j for j in jobs if (j.method, j.shots, j.ways, j.seed, j.seconds) not in seen]
     print(f"{len(todo)} of {len(jobs)} runs to do ({csv.name})", flush=True)
     with ProcessPoolExecutor(max_workers=parallel, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -328,7 +336,8 @@ def plot_sinusoid(table: pd.DataFrame, out: Path) -> None:
     figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, steps in zip(axes, (1, 10)):
         for method, part in table.sort_values("shots").groupby("method"):
-            ax.errorbar(part["shots"], part[f"mse_{steps}"], yerr=part[f"ci_{steps}"], marker="o", label=method, capsize=3)
+            ax.errorbar(part["shots"], part[f"mse_{steps}"], yerr=part[f"ci_{steps}"], marker="o", label=method,
+                        capsize=3)
         for published in PUBLISHED_SINUSOID.values():
             if steps == 1:
                 ax.plot(list(published), list(published.values()), "k:", marker="x", alpha=0.6)
@@ -349,7 +358,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", default="../shared/datasets/omniglot", help="the Omniglot folder, or the PMLB folder")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--methods", nargs="+", help="sinusoid, omniglot: only these methods (rows of another --time are kept)")
+    parser.add_argument("--methods", nargs="+",
+                        help="sinusoid, omniglot: only these methods (rows of another --time are kept)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.part == "sinusoid":
@@ -358,7 +368,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         (args.out / "sinusoid.md").write_text(sinusoid_report(table) + "\n")
         plot_sinusoid(table, args.out)
     elif args.part == "omniglot":
-        table = run_jobs(omniglot_jobs(args.time, args.data, args.methods), omniglot_job, args.out / "omniglot.csv", args.jobs)
+        table = run_jobs(omniglot_jobs(args.time, args.data, args.methods), omniglot_job, args.out / "omniglot.csv",
+                         args.jobs)
         (args.out / "omniglot.md").write_text(omniglot_report(table) + "\n")
     else:
         run_friedman(args)
@@ -367,11 +378,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def run_friedman(args: argparse.Namespace) -> None:
     """Meta-train per K, pick the algorithm and steps on validation tasks, then compare on the test tasks."""
-    from automl.warm_knowledge import EXCLUDE_ENV
 
     data = str(Path(args.data).resolve())
     store = str((args.out / "friedman_models").resolve())  # small meta-models, kept out of git
-    jobs = [Job("friedman", m, k, 0, args.time, data, store=store) for k in FRIEDMAN_ROWS for m in ("maml", "metasgd", "reptile")]
+    jobs = [Job("friedman", m, k, 0, args.time, data, store=store)
+            for k in FRIEDMAN_ROWS for m in ("maml", "metasgd", "reptile")]
     meta_rows = run_jobs(jobs, friedman_meta_job, args.out / "friedman_meta.csv", args.jobs)
     steps_columns = [f"val_mse_{s}" for s in STEP_CHOICES]
     compare = []

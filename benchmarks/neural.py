@@ -2,7 +2,8 @@
 
     python -m benchmarks.neural peers [--kb DIR]   # ours with and without the MLP, 15 classification datasets, 60 s
     python -m benchmarks.neural nas [--budget 120] # architecture search on mfeat_pixel vs a default MLP and hgb_default
-    python -m benchmarks.neural lr --kb KB         # leave-one-dataset-out: predicted learning rate vs 1e-3 vs the sweep's best
+    python -m benchmarks.neural lr --kb KB         # leave-one-dataset-out: predicted learning rate vs 1e-3 vs the
+                                                   # sweep's best
 
 Everything is written under ``benchmarks/results/neural/``. The ``lr``
 benchmark needs a knowledge base with neural histories
@@ -26,9 +27,20 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+import automl
+from automl.pipeline.preprocessing import make_preprocessor
 from benchmarks import peers
 from benchmarks.peers import DEFAULT_DATA
 from benchmarks.protocol import align_proba, load_split, score
+from benchmarks.systems import hgb_default
+from metaknowledge.candidates import NEURAL_ARCHITECTURES, NEURAL_LEARNING_RATES, NEURAL_TRAINING
+from metaknowledge.features import EXTRACTOR_VERSION
+from metaknowledge.histories import normalise
+from metaknowledge.lr_prior import LearningRatePrior, best_learning_rates
+from metaknowledge.store import KnowledgeBase
+from searchspaces import get_learner
+from searchspaces.networks.estimators import TorchMLPClassifier, TorchMLPRegressor
+from searchspaces.torch_learners import MLP_SPACE
 
 OUT = Path(__file__).resolve().parent / "results" / "neural"
 NAS_DATASET = "mfeat_pixel"
@@ -42,7 +54,8 @@ FRESH_EPOCHS = 100
 
 def run_peers(extra: list[str]) -> None:
     peers.main(["--names", "peers_classification", "--systems", "ours", "ours_neural", "const", "--budgets", "60",
-                "--jobs", "2", "--out", str(OUT / "peers"), "--title", "Neural learners: ours with and without the MLP, 60 s",
+                "--jobs", "2", "--out", str(OUT / "peers"),
+                "--title", "Neural learners: ours with and without the MLP, 60 s",
                 *extra])
 
 
@@ -52,9 +65,6 @@ def run_peers(extra: list[str]) -> None:
 def run_nas(data: Path, budget: float, seed: int = 0) -> pd.DataFrame:
     from sklearn.preprocessing import StandardScaler
 
-    import automl
-    from benchmarks.systems import hgb_default
-    from searchspaces.torch_nets import TorchMLPClassifier
 
     split = load_split(data, NAS_DATASET, seed)
     rows = []
@@ -65,7 +75,8 @@ def run_nas(data: Path, budget: float, seed: int = 0) -> pd.DataFrame:
     board = model.leaderboard()
     best = board[board["rank"] == 1].iloc[0]
     value, accuracy = score(split, model.predict_proba(split.X_test))
-    rows.append({"system": f"NAS (cnn + mlp, {budget:g} s)", "log_loss": value, "accuracy": accuracy, "seconds": searched,
+    rows.append({"system": f"NAS (cnn + mlp, {budget:g} s)", "log_loss": value, "accuracy": accuracy,
+                 "seconds": searched,
                  "trials": len(board), "pruned": int((board["status"] == "pruned").sum()),
                  "architecture": f"{best['learner']} {json.dumps(best['params'], default=str)}"})
     started = time.monotonic()
@@ -78,15 +89,19 @@ def run_nas(data: Path, budget: float, seed: int = 0) -> pd.DataFrame:
     started = time.monotonic()
     output = hgb_default(split, budget, seed)
     value, accuracy = score(split, output.prediction)
-    rows.append({"system": "hgb_default", "log_loss": value, "accuracy": accuracy, "seconds": time.monotonic() - started,
+    rows.append({"system": "hgb_default", "log_loss": value, "accuracy": accuracy,
+                 "seconds": time.monotonic() - started,
                  "trials": 1, "pruned": 0, "architecture": "HistGradientBoosting defaults"})
     table = pd.DataFrame(rows)
     OUT.mkdir(parents=True, exist_ok=True)
     lines = [f"# Architecture search on {NAS_DATASET} (2,000 images of 15 x 16 pixels, 10 classes)", "",
-             f"Test split of ../shared/BENCHMARK.md (seed {seed}); log loss is the task's metric (lower is better).", "",
-             "| system | test log loss | test accuracy | seconds | trials (pruned) | best architecture |", "|---|---|---|---|---|---|"]
+             f"Test split of ../shared/BENCHMARK.md (seed {seed}); log loss is the task's metric (lower is better).",
+             "",
+             "| system | test log loss | test accuracy | seconds | trials (pruned) | best architecture |",
+             "|---|---|---|---|---|---|"]
     for row in table.itertuples():
-        lines.append(f"| {row.system} | {row.log_loss:.4f} | {row.accuracy:.4f} | {row.seconds:.1f} | {row.trials} ({row.pruned}) | "
+        lines.append(f"| {row.system} | {row.log_loss:.4f} | {row.accuracy:.4f} | {row.seconds:.1f} | "
+                     f"{row.trials} ({row.pruned}) | "
                      f"`{row.architecture}` |")
     (OUT / "nas.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -97,11 +112,6 @@ def run_nas(data: Path, budget: float, seed: int = 0) -> pd.DataFrame:
 
 
 def run_lr(kb: str, data: Path, fresh_tasks: int = FRESH_TASKS) -> pd.DataFrame:
-    from metaknowledge.candidates import NEURAL_ARCHITECTURES, NEURAL_LEARNING_RATES, NEURAL_TRAINING
-    from metaknowledge.features import EXTRACTOR_VERSION
-    from metaknowledge.lr_prior import LearningRatePrior, best_learning_rates
-    from metaknowledge.store import KnowledgeBase
-
     knowledge = KnowledgeBase(kb, readonly=True).snapshot()
     meta = knowledge.meta_feature_table(EXTRACTOR_VERSION)
     examples = best_learning_rates(knowledge)
@@ -120,7 +130,8 @@ def run_lr(kb: str, data: Path, fresh_tasks: int = FRESH_TASKS) -> pd.DataFrame:
             continue
         nearest = min(NEURAL_LEARNING_RATES, key=lambda r: abs(math.log10(r) - math.log10(predicted)))
         rows.append({"task": task, "predicted_rate": predicted, "best_rate": grid.idxmax(),
-                     "predicted": grid.get(nearest, np.nan), "fixed 1e-3": grid.get(FIXED_RATE, np.nan), "best of sweep": 1.0,
+                     "predicted": grid.get(nearest, np.nan), "fixed 1e-3": grid.get(FIXED_RATE, np.nan),
+                     "best of sweep": 1.0,
                      "log10_error": abs(math.log10(predicted) - math.log10(grid.idxmax()))})
     recorded = pd.DataFrame(rows)
     fresh = _fresh_training(recorded, data, fresh_tasks)
@@ -130,7 +141,6 @@ def run_lr(kb: str, data: Path, fresh_tasks: int = FRESH_TASKS) -> pd.DataFrame:
 
 def _sweep_scores(knowledge) -> dict[tuple[str, str], pd.Series]:
     """Per (task, architecture): normalised score by learning rate (1 = the best rate, 0 = the median)."""
-    from metaknowledge.histories import normalise
 
     configs = knowledge.configs[knowledge.configs["learner"] == "mlp"]
     params = {row.config_id: json.loads(row.params) for row in configs.itertuples()}
@@ -150,18 +160,13 @@ def _sweep_scores(knowledge) -> dict[tuple[str, str], pd.Series]:
 
 def _fresh_training(recorded: pd.DataFrame, data: Path, n_tasks: int) -> pd.DataFrame:
     """Train the default MLP at the predicted, the fixed and the sweep's best rate on a sample of held-out tasks."""
-    import automl
-    from automl.preprocessing import make_preprocessor
-    from searchspaces import get_learner
-    from searchspaces.torch_learners import MLP_SPACE
-    from searchspaces.torch_nets import TorchMLPClassifier, TorchMLPRegressor
 
     rng = np.random.default_rng(0)
     chosen = recorded.iloc[rng.permutation(len(recorded))[:n_tasks]] if len(recorded) else recorded
     rows = []
     for row in tqdm(list(chosen.itertuples()), desc="fresh training"):
         try:
-            dataset = automl.data.load_dataset(data / f"{row.task}.tsv.gz")
+            dataset = automl.data.dataset.load_dataset(data / f"{row.task}.tsv.gz")
         except Exception:  # a dataset the corpus no longer has
             continue
         X, y = dataset.X.iloc[:3000], dataset.y[:3000]
@@ -170,12 +175,15 @@ def _fresh_training(recorded: pd.DataFrame, data: Path, n_tasks: int) -> pd.Data
         features = transformer.fit_transform(X, y)
         mask = tuple([True] * n_native + [False] * (features.shape[1] - n_native))
         cls = TorchMLPRegressor if dataset.kind == "regression" else TorchMLPClassifier
-        for label, rate in (("predicted", row.predicted_rate), ("fixed 1e-3", FIXED_RATE), ("best of sweep", row.best_rate)):
+        for label, rate in (("predicted", row.predicted_rate), ("fixed 1e-3", FIXED_RATE),
+                            ("best of sweep", row.best_rate)):
             params = MLP_SPACE.default()
-            net = cls(hidden_layer_sizes=(params["width_1"], params["width_2"]), categorical_mask=mask, learning_rate=rate,
-                      epochs=FRESH_EPOCHS, patience=15, validation_fraction=0.25, device="cpu", n_jobs=1, random_state=0)
+            net = cls(hidden_layer_sizes=(params["width_1"], params["width_2"]), categorical_mask=mask,
+                      learning_rate=rate, epochs=FRESH_EPOCHS, patience=15, validation_fraction=0.25, device="cpu",
+                      n_jobs=1, random_state=0)
             net.fit(features, y)
-            rows.append({"task": row.task, "rate": label, "validation_loss": net.best_loss_, "best_epoch": net.best_epoch_})
+            rows.append({"task": row.task, "rate": label, "validation_loss": net.best_loss_,
+                         "best_epoch": net.best_epoch_})
     return pd.DataFrame(rows)
 
 
@@ -184,10 +192,10 @@ def _write_lr(recorded: pd.DataFrame, fresh: pd.DataFrame) -> None:
     recorded.to_csv(OUT / "lr_recorded.csv", index=False)
     fresh.to_csv(OUT / "lr_fresh.csv", index=False)
     lines = ["# Meta-learned learning rate: leave one dataset out", "",
-             f"{len(recorded)} corpus tasks with a recorded learning-rate sweep of the default MLP architecture. For each, the "
-             "learning-rate model is fitted on the other tasks and predicts this task's rate.", "",
-             "On the recorded sweep (normalised per task: 1 = the sweep's best rate, 0 = its median; the predicted rate is "
-             "scored at the nearest swept rate):", "",
+             f"{len(recorded)} corpus tasks with a recorded learning-rate sweep of the default MLP architecture. "
+             "For each, the learning-rate model is fitted on the other tasks and predicts this task's rate.", "",
+             "On the recorded sweep (normalised per task: 1 = the sweep's best rate, 0 = its median; the predicted "
+             "rate is scored at the nearest swept rate):", "",
              "| learning rate | mean normalised score | share of tasks at the best rate |", "|---|---|---|"]
     for column in ("predicted", "fixed 1e-3", "best of sweep"):
         values = recorded[column] if len(recorded) else pd.Series(dtype=float)
@@ -195,16 +203,18 @@ def _write_lr(recorded: pd.DataFrame, fresh: pd.DataFrame) -> None:
     if len(recorded):
         lines += ["", f"Median |log10(predicted / best)|: {recorded['log10_error'].median():.2f} decades."]
     if len(fresh):
-        summary = fresh.groupby("rate").agg(validation_loss=("validation_loss", "mean"), median_loss=("validation_loss", "median"),
+        summary = fresh.groupby("rate").agg(validation_loss=("validation_loss", "mean"),
+                                            median_loss=("validation_loss", "median"),
                                             best_epoch=("best_epoch", "median"))
         wins = fresh.pivot_table(index="task", columns="rate", values="validation_loss")
-        lines += ["", f"Trained afresh on {fresh['task'].nunique()} of these tasks (default architecture, up to {FRESH_EPOCHS} "
-                  "epochs, early stopping on a 25 % validation split):", "",
+        lines += ["", f"Trained afresh on {fresh['task'].nunique()} of these tasks (default architecture, up to "
+                      f"{FRESH_EPOCHS} epochs, early stopping on a 25 % validation split):", "",
                   "| learning rate | mean validation loss | median validation loss | median epochs to the best | "
                   "tasks where it beats 1e-3 |", "|---|---|---|---|---|"]
         for rate, values in summary.iterrows():
             beats = (wins[rate] < wins["fixed 1e-3"]).mean() if rate != "fixed 1e-3" else float("nan")
-            lines.append(f"| {rate} | {values.validation_loss:.4f} | {values.median_loss:.4f} | {values.best_epoch:.0f} | {beats:.2f} |")
+            lines.append(f"| {rate} | {values.validation_loss:.4f} | {values.median_loss:.4f} | "
+                         f"{values.best_epoch:.0f} | {beats:.2f} |")
     (OUT / "learning_rate.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -214,7 +224,8 @@ def main(argv=None) -> None:
     parser.add_argument("what", choices=["peers", "nas", "lr"])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--budget", type=float, default=120.0, help="the NAS search's budget in seconds")
-    parser.add_argument("--kb", help="peers: an export directory to use as knowledge (held out); lr: a knowledge base file")
+    parser.add_argument("--kb",
+                        help="peers: an export directory to use as knowledge (held out); lr: a knowledge base file")
     parser.add_argument("--fresh-tasks", type=int, default=FRESH_TASKS)
     args = parser.parse_args(argv)
     if args.what == "peers":

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 from sklearn.model_selection import train_test_split
 
-from automl.metrics import get_metric
+from automl.search.metrics import get_metric
 
 TEST_SIZE = 0.25
 METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
@@ -68,7 +68,8 @@ def load_split(directory: str | Path, name: str, seed: int) -> Split:
     X_train, X_test, y_train, y_test = train_test_split(
         frame, y, test_size=TEST_SIZE, random_state=seed, stratify=stratify
     )
-    return Split(name, task, X_train.reset_index(drop=True), X_test.reset_index(drop=True), y_train, y_test, categorical, classes)
+    return Split(name, task, X_train.reset_index(drop=True), X_test.reset_index(drop=True), y_train, y_test,
+                 categorical, classes)
 
 
 def align_proba(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:

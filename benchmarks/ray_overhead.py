@@ -27,6 +27,9 @@ import pandas as pd
 
 import automl
 import searchspaces
+from automl.data.dataset import load_dataset
+from automl.search.evaluation import Evaluator, Resampling
+from automl.search.metrics import get_metric
 from searchspaces import Float, Learner, SearchSpace
 from tests.ray_cluster import local_cluster  # sets Ray's auth token before ray is imported
 
@@ -54,9 +57,6 @@ def tiny_data() -> tuple[pd.DataFrame, np.ndarray]:
 
 def evaluation_seconds() -> float:
     """What one trivial trial costs by itself (no backend)."""
-    from automl.data import load_dataset
-    from automl.evaluation import Evaluator, Resampling
-    from automl.metrics import get_metric
 
     X, y = tiny_data()
     evaluator = Evaluator(load_dataset(X, y), get_metric(None, "binary"), {"trivial": TRIVIAL}, Resampling("cv", 2))
@@ -78,8 +78,8 @@ def steady_rate(board: pd.DataFrame) -> tuple[int, float]:
 def engine_rate(backend: str, workers: int, address: str | None) -> tuple[int, float]:
     X, y = tiny_data()
     options = {"n_jobs": workers} if backend == "optuna" else {"max_concurrent": workers, "address": address}
-    model = automl.fit(X, y, learners=["trivial"], n_folds=2, time_budget=OVERHEAD_SECONDS, pruner=None, backend=backend,
-                       warm_start=False, remember=False, verbose=0, **options)
+    model = automl.fit(X, y, learners=["trivial"], n_folds=2, time_budget=OVERHEAD_SECONDS, pruner=None,
+                       backend=backend, warm_start=False, remember=False, verbose=0, **options)
     return steady_rate(model.leaderboard())
 
 
@@ -106,8 +106,9 @@ def unmodified_tune_rate(workers: int, address: str) -> tuple[int, float]:
     ray.init(address=address, log_to_driver=False)
     tuner = tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(search_alg=OptunaSearch(space=_tune_space, metric="score", mode="max"), num_samples=10_000,
-                                    max_concurrent_trials=workers, time_budget_s=OVERHEAD_SECONDS),
+        tune_config=tune.TuneConfig(search_alg=OptunaSearch(space=_tune_space, metric="score", mode="max"),
+                                    num_samples=10_000, max_concurrent_trials=workers,
+                                    time_budget_s=OVERHEAD_SECONDS),
         run_config=tune.RunConfig(verbose=0, storage_path=tempfile.mkdtemp(prefix="tune-storage-")),
     )
     results = tuner.fit().get_dataframe()
@@ -124,8 +125,8 @@ def overhead_table(address: str) -> pd.DataFrame:
     done = OUT / "overhead_rows.csv"  # rows are kept as they finish, so an interrupted run resumes
     rows = pd.read_csv(done).to_dict("records") if done.exists() else []
     runs = [(system, backend, workers) for system, backend in (
-        ("optuna in-process", "optuna"), ("ray (batched workers)", "ray"), ("ray-tune (one trial per config)", "ray-tune"),
-        ("unmodified Ray Tune", None)) for workers in (1, 2)]
+        ("optuna in-process", "optuna"), ("ray (batched workers)", "ray"),
+        ("ray-tune (one trial per config)", "ray-tune"), ("unmodified Ray Tune", None)) for workers in (1, 2)]
     for system, backend, workers in runs:
         if any(r["system"] == system and r["workers"] == workers for r in rows):
             continue
@@ -154,15 +155,14 @@ def time_to_reach(board: pd.DataFrame, target: float, greater: bool) -> float:
 def scaling_table(address: str) -> pd.DataFrame:
     import ray
 
-    from automl.metrics import get_metric
 
     rows = []
     for name in SCALING_DATASETS:
         boards = {}
         for workers in (1, 2):
             ray.shutdown()
-            model = automl.fit(str(PMLB / f"{name}.tsv.gz"), time_budget=SCALING_SECONDS, backend="ray", address=address,
-                               max_concurrent=workers, warm_start=False, remember=False, verbose=0)
+            model = automl.fit(str(PMLB / f"{name}.tsv.gz"), time_budget=SCALING_SECONDS, backend="ray",
+                               address=address, max_concurrent=workers, warm_start=False, remember=False, verbose=0)
             boards[workers] = (model.leaderboard(), model.task.task, model.metric)
         task, metric = boards[1][1], boards[1][2]
         greater = get_metric(metric, task).greater_is_better
@@ -192,12 +192,14 @@ def main() -> None:
     worst = ray_rows["overhead_ms"].max()
     lines = [
         "# Distributed tuning: overhead and scaling", "",
-        "Machine: 2 cores; the Ray cluster is two nodes on this machine (127.0.0.2 head, 127.0.0.3 worker), one CPU each.", "",
+        "Machine: 2 cores; the Ray cluster is two nodes on this machine (127.0.0.2 head, 127.0.0.3 worker), "
+        "one CPU each.", "",
         f"## Per-trial overhead (trivial learner, {OVERHEAD_SECONDS} s per run)", "",
         f"One trivial evaluation costs {overhead.attrs['evaluation_ms']:.1f} ms by itself. Rates are steady state "
         "(first to last finished trial); overhead = workers / rate - evaluation time.", "",
         _markdown(overhead.round(3)), "",
-        f"Target: below 100 ms per trial on the Ray backend — worst measured {worst:.0f} ms ({'met' if worst < 100 else 'missed'}).", "",
+        f"Target: below 100 ms per trial on the Ray backend — worst measured {worst:.0f} ms "
+        f"({'met' if worst < 100 else 'missed'}).", "",
         f"## One worker against two ({SCALING_SECONDS} s per run)", "",
         "Seconds until each run first reached the best score both runs reach (search time, from the leaderboard).", "",
         _markdown(scaling.round(4)), "",

@@ -12,11 +12,13 @@ import pandas as pd
 from benchmarks.protocol import add_scores, greater_is_better
 from benchmarks.systems import SYSTEMS, autogluon_version
 
-PACKAGES = ("automl-engine", "numpy", "pandas", "scikit-learn", "optuna", "lightgbm", "flaml", "xgboost", "ray", "torch")
+PACKAGES = ("automl-engine", "numpy", "pandas", "scikit-learn", "optuna", "lightgbm", "flaml", "xgboost", "ray",
+            "torch")
 
 
 def versions() -> dict[str, str]:
-    """Python's and the packages' versions; AutoGluon's is read from its own venv (the ``autogluon`` system), if set up."""
+    """Python's and the packages' versions; AutoGluon's is read from its own venv (the ``autogluon`` system), if
+    set up."""
     found = {"python": platform.python_version()}
     for package in PACKAGES:
         try:
@@ -80,7 +82,8 @@ def paired_table(scored: pd.DataFrame, first: str = "ours", second: str = "ours_
             by_dataset = difference.groupby(level="dataset").mean()
             rows.append({
                 first: f"{first_budget:g} s", second: f"{second_budget:g} s", "pairs": len(pair),
-                f"mean {first}": pair[(first, first_budget)].mean(), f"mean {second}": pair[(second, second_budget)].mean(),
+                f"mean {first}": pair[(first, first_budget)].mean(),
+                f"mean {second}": pair[(second, second_budget)].mean(),
                 "mean difference": difference.mean(), "wins": int((difference > 1e-9).sum()),
                 "losses": int((difference < -1e-9).sum()), "ties": int((difference.abs() <= 1e-9).sum()),
                 "datasets won / lost": f"{int((by_dataset > 1e-9).sum())} / {int((by_dataset < -1e-9).sum())} "
@@ -140,7 +143,8 @@ def _per_dataset(scored: pd.DataFrame) -> pd.DataFrame:
     wide = scored.pivot_table(index=["dataset", "task"], columns=["system", "budget"], values="normalized")
     budgets = sorted(scored["budget"].unique())
     cells = {
-        system: [" / ".join("" if np.isnan(row.get((system, b), np.nan)) else f"{row[(system, b)]:.3f}" for b in budgets)
+        system: [" / ".join("" if np.isnan(row.get((system, b), np.nan)) else f"{row[(system, b)]:.3f}"
+                            for b in budgets)
                  for _, row in wide.iterrows()]
         for system in sorted(scored["system"].unique())
     }
@@ -177,29 +181,33 @@ def write_report(raw: pd.DataFrame, out: Path, title: str) -> pd.DataFrame:
         "predictor's scores below 0 on its dataset and pulls the system's mean down accordingly.", "",
     ]
     for budget, group in table.groupby("budget"):
-        parts += [f"## Budget {budget:g} s", "", _markdown(group.drop(columns=["budget"]).sort_values("norm_all", ascending=False)), ""]
+        parts += [f"## Budget {budget:g} s", "",
+                  _markdown(group.drop(columns=["budget"]).sort_values("norm_all", ascending=False)), ""]
     field = field_table(scored, budget_free)
     parts += ["## One field across budgets", "",
-              f"Every (system, budget) ranked together on each dataset and seed ({len(field)} entries; systems without a "
-              "budget enter once), so a rank at 10 s compares with one at 30 s.", "", _markdown(field), ""]
+              f"Every (system, budget) ranked together on each dataset and seed ({len(field)} entries; systems "
+              "without a budget enter once), so a rank at 10 s compares with one at 30 s.", "", _markdown(field), ""]
     for first, second in (("ours", "ours_cold"), ("ours", "autogluon")):
         paired = paired_table(scored, first, second)
         if len(paired):
             parts += [f"## {first} against {second}, pair by pair", "",
-                      "Same dataset and seed; normalised on one scale across budgets; wins, losses and ties count pairs; "
-                      "datasets won and lost compare each dataset's mean over seeds.", "", _markdown(paired), ""]
+                      "Same dataset and seed; normalised on one scale across budgets; wins, losses and ties count "
+                      "pairs; datasets won and lost compare each dataset's mean over seeds.", "", _markdown(paired), ""]
     late = overrun_table(scored)
     if len(late):
         parts += ["## Runs over budget", "",
-                  "A run more than 10 % over its budget scores 0 above; here the late results are also scored as if they "
-                  "had ended in time (1 = the best in-time result on the dataset and seed), to show what the rule costs.", "",
+                  "A run more than 10 % over its budget scores 0 above; here the late results are also scored as if "
+                  "they had ended in time (1 = the best in-time result on the dataset and seed), to show what the rule "
+                  "costs.", "",
                   _markdown(late), ""]
     parts += ["## Normalised score per dataset", "",
-              f"Budgets {' / '.join(f'{b:g} s' for b in sorted(scored['budget'].unique()))} in each cell; the mean over seeds.", "",
+              f"Budgets {' / '.join(f'{b:g} s' for b in sorted(scored['budget'].unique()))} in each cell; "
+              "the mean over seeds.", "",
               _markdown(_per_dataset(scored)), ""]
     failures = scored[scored["failed"]]
     if len(failures):
-        parts += ["## Failures", "", _markdown(failures[["system", "dataset", "budget", "status", "wall_seconds", "error"]]), ""]
+        parts += ["## Failures", "",
+                  _markdown(failures[["system", "dataset", "budget", "status", "wall_seconds", "error"]]), ""]
     if len(unavailable):
         reasons = unavailable.drop_duplicates("system")[["system", "error"]]
         parts += ["## Not available", "", _markdown(reasons), ""]

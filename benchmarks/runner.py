@@ -34,12 +34,15 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from benchmarks.limits import SINGLE_THREAD, hard_limit
+from benchmarks.protocol import constant_prediction, load_split, score
+from benchmarks.systems import SYSTEMS, NotAvailable
+
 RAW_COLUMNS = [
     "system", "dataset", "task", "seed", "budget", "status", "metric", "value", "readable", "const_value",
     "wall_seconds", "n_trials", "incumbent_seconds", "error",
 ]
 KEY = ["system", "dataset", "seed", "budget"]
-SINGLE_THREAD = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
 
 
 @dataclass
@@ -52,26 +55,14 @@ class Job:
 
     @property
     def hard_limit(self) -> float:
-        """The wall limit of this job's child: see :func:`hard_limit`, with the system's ``extra_seconds``."""
-        from benchmarks.systems import SYSTEMS
-
+        """The wall limit of this job's child: see :func:`benchmarks.limits.hard_limit`, with the system's
+        ``extra_seconds``."""
         system = SYSTEMS.get(self.system)
         return hard_limit(self.budget, system.extra_seconds if system else 0.0)
 
 
-def hard_limit(budget: float, extra_seconds: float = 0.0) -> float:
-    """Seconds after which a job's child is killed: ``budget * 1.5 + 60``, plus what a system needs beyond its clock.
-
-    The margin covers imports and moderate overruns, so that an overrun is
-    measured (and scored as BENCHMARK.md says) rather than killed unmeasured.
-    """
-    return budget * 1.5 + 60 + extra_seconds
-
-
 def run_job(job: Job) -> dict:
     """Run one job in this process (the child side); returns its raw row."""
-    from benchmarks.protocol import constant_prediction, load_split, score
-    from benchmarks.systems import SYSTEMS, NotAvailable
 
     row = {k: v for k, v in asdict(job).items() if k != "data_dir"}
     split = load_split(job.data_dir, job.dataset, job.seed)
@@ -96,7 +87,8 @@ def run_job(job: Job) -> dict:
 
 @dataclass(frozen=True)
 class Knowledge:
-    """What the engine may know in the children: a knowledge base to read instead of the shipped one, minus held-out tasks.
+    """What the engine may know in the children: a knowledge base to read instead of the shipped one, minus
+    held-out tasks.
 
     ``default_path``: the children find their user knowledge base where a new user's ``fit`` does, in the cache
     directory (which starts out missing), with that directory moved into the work folder; otherwise they use a
@@ -109,7 +101,8 @@ class Knowledge:
 
 
 def child_cache_home(work: Path) -> Path:
-    """The cache root of children run with ``Knowledge(default_path=True)``; their base is ``automl/kb.sqlite`` in it."""
+    """The cache root of children run with ``Knowledge(default_path=True)``; their base is ``automl/kb.sqlite`` in
+    it."""
     return work.resolve() / "cache"
 
 
@@ -144,7 +137,8 @@ def run_in_child(job: Job, work: Path, knowledge: Knowledge = Knowledge()) -> di
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = (done.stderr or "").strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
-        return {**_blank(job), "status": "failed", "wall_seconds": time.monotonic() - started, "error": f"crashed: {tail[0]}"}
+        return {**_blank(job), "status": "failed", "wall_seconds": time.monotonic() - started,
+                "error": f"crashed: {tail[0]}"}
     return json.loads(lines[-1])
 
 

@@ -49,7 +49,8 @@ def run(data: Path, budget: float, seed: int, out: Path) -> pd.DataFrame:
 
 def write(scored: pd.DataFrame, out: Path, budget: float) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
-    columns = ["position", "dataset", "task", "system", "status", "value", "normalized", "n_trials", "wall_seconds", "error"]
+    columns = ["position", "dataset", "task", "system", "status", "value", "normalized", "n_trials", "wall_seconds",
+               "error"]
     scored[columns].to_csv(out / "results.csv", index=False)
     wide = scored.pivot_table(index=["position", "dataset"], columns="system", values="normalized").reset_index()
     halves = {
@@ -59,9 +60,9 @@ def write(scored: pd.DataFrame, out: Path, budget: float) -> pd.DataFrame:
     }
     lines = [
         "# Learning across a series of tasks", "",
-        f"`fit` with a {budget:g} s budget on {len(wide)} corpus datasets in a fixed order, from an empty knowledge base. "
-        "Write-back on: each search is remembered and warm-starts the next. Write-back off: every task starts cold. "
-        "Normalised test score: 0 = constant predictor, 1 = the better arm.", "",
+        f"`fit` with a {budget:g} s budget on {len(wide)} corpus datasets in a fixed order, from an empty knowledge "
+        "base. Write-back on: each search is remembered and warm-starts the next. Write-back off: every task starts "
+        "cold. Normalised test score: 0 = constant predictor, 1 = the better arm.", "",
         "| tasks | " + " | ".join(ARMS) + " | difference |", "|---|---|---|---|",
     ]
     for label, part in halves.items():

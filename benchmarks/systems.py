@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.limits import SINGLE_THREAD, hard_limit
 from benchmarks.protocol import Split, align_proba, constant_prediction
 
 
@@ -68,7 +69,8 @@ def _predict(model, split: Split, X: pd.DataFrame) -> np.ndarray:
 # -- this engine -------------------------------------------------------------
 
 
-def _ours(split: Split, budget: float, seed: int, warm_start: bool, remember: bool = False, space: str | None = None) -> Output:
+def _ours(split: Split, budget: float, seed: int, warm_start: bool, remember: bool = False,
+          space: str | None = None) -> Output:
     import automl
 
     model = automl.fit(
@@ -106,12 +108,14 @@ def ours_boosters(split: Split, budget: float, seed: int) -> Output:
 
 def ours_zeroshot(split: Split, budget: float, seed: int) -> Output:
     import automl
-    from automl.warm_knowledge import prepared_knowledge
+    from automl.knowledge.prepared import prepared_knowledge
 
     if prepared_knowledge(None).empty:
-        raise NotAvailable("no task histories to learn a warm start from (the shipped knowledge is missing or disabled)")
+        raise NotAvailable("no task histories to learn a warm start from "
+                           "(the shipped knowledge is missing or disabled)")
 
-    model = automl.zero_shot(split.X_train, split.y_train, task=split.kind, categorical=split.categorical, metric=split.metric, seed=seed)
+    model = automl.zero_shot(split.X_train, split.y_train, task=split.kind, categorical=split.categorical,
+                             metric=split.metric, seed=seed)
     return Output(_predict(model, split, split.X_test))
 
 
@@ -123,7 +127,8 @@ def flaml(split: Split, budget: float, seed: int) -> Output:
 
     model = AutoML()
     X = _categorical_frame(split, split.X_train)
-    model.fit(X, split.y_train, task=split.kind, metric=split.metric, time_budget=budget, n_jobs=1, seed=seed, verbose=0)
+    model.fit(X, split.y_train, task=split.kind, metric=split.metric, time_budget=budget, n_jobs=1, seed=seed,
+              verbose=0)
     trials = len(getattr(model, "config_history", {})) or 1
     prediction = _predict(model, split, _categorical_frame(split, split.X_test))
     return Output(prediction, trials, float(getattr(model, "time_to_find_best_model", np.nan)))
@@ -179,7 +184,6 @@ def _autogluon_environment() -> dict[str, str]:
 
     The runner puts this project on PYTHONPATH; AutoGluon's Python must not import this project's packages.
     """
-    from benchmarks.runner import SINGLE_THREAD
 
     env = dict(os.environ, **SINGLE_THREAD)
     env.pop("PYTHONPATH", None)
@@ -194,7 +198,8 @@ def _write_autogluon_job(split: Split, budget: float, work: Path) -> None:
     train[LABEL] = split.y_train
     train.to_parquet(work / "train.parquet")
     _categorical_frame(split, split.X_test).to_parquet(work / "test.parquet")
-    spec = {"label": LABEL, "problem_type": split.task, "eval_metric": AUTOGLUON_METRIC[split.task], "time_limit": budget}
+    spec = {"label": LABEL, "problem_type": split.task, "eval_metric": AUTOGLUON_METRIC[split.task],
+            "time_limit": budget}
     (work / "spec.json").write_text(json.dumps(spec))
 
 
@@ -233,7 +238,8 @@ def _read_autogluon_output(split: Split, work: Path) -> Output:
     if split.task != "regression":
         classes = np.load(work / "classes.npy", allow_pickle=False).astype(split.classes.dtype)
         prediction = align_proba(prediction, classes, split.classes)
-    return Output(prediction, int(result["n_models"]), float(result["incumbent_seconds"]), float(result["wall_seconds"]))
+    return Output(prediction, int(result["n_models"]), float(result["incumbent_seconds"]),
+                  float(result["wall_seconds"]))
 
 
 def autogluon(split: Split, budget: float, seed: int) -> Output:
@@ -243,7 +249,6 @@ def autogluon(split: Split, budget: float, seed: int) -> Output:
     folder deleted afterwards. Its wall seconds are its own fit plus test
     prediction, after its imports. AutoGluon takes no seed: ``seed`` only picks the split.
     """
-    from benchmarks.runner import hard_limit
 
     python = autogluon_python()
     if not (python.is_file() and os.access(python, os.X_OK)):
@@ -288,12 +293,14 @@ def _optuna(split: Split, budget: float, seed: int, sampler_name: str) -> Output
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    scoring = {"binary": "roc_auc", "multiclass": "neg_log_loss", "regression": "neg_root_mean_squared_error"}[split.task]
+    scoring = {"binary": "roc_auc", "multiclass": "neg_log_loss",
+               "regression": "neg_root_mean_squared_error"}[split.task]
     if split.task == "regression":
         folds = KFold(3, shuffle=True, random_state=seed)
     else:
         enough = np.unique(split.y_train, return_counts=True)[1].min() >= 3
-        folds = StratifiedKFold(3, shuffle=True, random_state=seed) if enough else KFold(3, shuffle=True, random_state=seed)
+        folds = (StratifiedKFold(3, shuffle=True, random_state=seed) if enough
+                 else KFold(3, shuffle=True, random_state=seed))
 
     def objective(trial):
         params = {
@@ -303,9 +310,11 @@ def _optuna(split: Split, budget: float, seed: int, sampler_name: str) -> Output
             "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 200, log=True),
             "l2_regularization": trial.suggest_float("l2_regularization", 1e-8, 10.0, log=True),
         }
-        return cross_val_score(_hgb(split, seed, **params), split.X_train, split.y_train, cv=folds, scoring=scoring).mean()
+        return cross_val_score(_hgb(split, seed, **params), split.X_train, split.y_train, cv=folds,
+                               scoring=scoring).mean()
 
-    sampler = optuna.samplers.TPESampler(seed=seed) if sampler_name == "tpe" else optuna.samplers.RandomSampler(seed=seed)
+    sampler = (optuna.samplers.TPESampler(seed=seed) if sampler_name == "tpe"
+               else optuna.samplers.RandomSampler(seed=seed))
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(objective, timeout=budget, catch=(Exception,))
     completed = [t for t in study.trials if t.value is not None]
@@ -313,7 +322,8 @@ def _optuna(split: Split, budget: float, seed: int, sampler_name: str) -> Output
         raise RuntimeError("no Optuna trial finished within the budget")
     best = study.best_trial
     model = _hgb(split, seed, **best.params).fit(split.X_train, split.y_train)
-    found = (best.datetime_complete.timestamp() - study.trials[0].datetime_start.timestamp()) if best.datetime_complete else np.nan
+    found = ((best.datetime_complete.timestamp() - study.trials[0].datetime_start.timestamp())
+             if best.datetime_complete else np.nan)
     return Output(_predict(model, split, split.X_test), len(study.trials), found)
 
 

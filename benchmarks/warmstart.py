@@ -22,6 +22,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+import automl
+from automl.knowledge import prepared as warm_knowledge
+from automl.knowledge import warm_start as warm
+from automl.knowledge.describe import describe
 from metaknowledge.features import EXTRACTOR_VERSION
 from metaknowledge.histories import Histories, best_of_first
 from metaknowledge.shipped import shipped_knowledge
@@ -34,7 +38,9 @@ OUT = Path(__file__).resolve().parent / "results" / "warmstart"
 MIN_CANDIDATES = 50
 RANDOM_ORDERS = 50
 TIMING_RUNS = 7
-LEAD = "nearest"  # the starter whose first suggestion a search evaluates before any other's (automl.warm.ZERO_SHOT_METHOD)
+# the starter whose first suggestion a search evaluates before any other's
+# (automl.knowledge.warm_start.ZERO_SHOT_METHOD)
+LEAD = "nearest"
 
 
 def _orders_for_task(task, histories, meta, kind, ranker_iterations):
@@ -54,7 +60,8 @@ def _orders_for_task(task, histories, meta, kind, ranker_iterations):
     fitted["nearest+ranker"] = Blend.of_fitted([fitted["nearest"], fitted["ranker"]])
     fitted["nearest+portfolio+ranker"] = Blend.of_fitted([fitted["nearest"], fitted["portfolio"], fitted["ranker"]])
     suggested = {name: m.suggest(query, task_type, k=max(KS), candidates=candidates) for name, m in fitted.items()}
-    for method in [name for name in fitted if name != LEAD and "ranker" not in name]:  # a search's order: see automl.warm
+    # a search's order: see automl.knowledge.warm_start
+    for method in [name for name in fitted if name != LEAD and "ranker" not in name]:
         suggested[f"{LEAD}, then {method}"] = led_by(suggested[LEAD][:1], suggested[method])
     orders = {name: [s.config.key() for s in found] for name, found in suggested.items()}
     others = rest[kind].mean_score()
@@ -69,7 +76,8 @@ def evaluate(knowledge, ranker_iterations: int = 150, progress: bool = True) -> 
     rows = []
     for kind in ("classification", "regression"):
         histories = Histories.from_knowledge(knowledge, kind, starter_learners())
-        tasks = [t for t in histories.normalised.index if t in meta.index and histories.normalised.loc[t].notna().sum() >= MIN_CANDIDATES]
+        tasks = [t for t in histories.normalised.index
+                 if t in meta.index and histories.normalised.loc[t].notna().sum() >= MIN_CANDIDATES]
         for task in tqdm(tasks, desc=f"leave-one-out {kind}", disable=not progress):
             started = time.perf_counter()
             row, orders = _orders_for_task(task, histories, meta, kind, ranker_iterations)
@@ -77,10 +85,13 @@ def evaluate(knowledge, ranker_iterations: int = 150, progress: bool = True) -> 
             for method, order in orders.items():
                 for k, value in best_of_first(order, row, KS).items():
                     rows.append({"task": task, "kind": kind, "method": method, "k": k, "score": value})
-            random_scores = [best_of_first(list(rng.permutation(row.index)), row, KS) for _ in range(RANDOM_ORDERS)]
+            random_scores = [best_of_first(list(rng.permutation(row.index)), row, KS)
+                             for _ in range(RANDOM_ORDERS)]
             for k in KS:
-                rows.append({"task": task, "kind": kind, "method": "random order", "k": k, "score": float(np.mean([r[k] for r in random_scores]))})
-            rows.append({"task": task, "kind": kind, "method": "_seconds", "k": 0, "score": time.perf_counter() - started})
+                rows.append({"task": task, "kind": kind, "method": "random order", "k": k,
+                             "score": float(np.mean([r[k] for r in random_scores]))})
+            rows.append({"task": task, "kind": kind, "method": "_seconds", "k": 0,
+                         "score": time.perf_counter() - started})
     return pd.DataFrame(rows)
 
 
@@ -88,7 +99,8 @@ def write(results: pd.DataFrame, out: Path) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
     results.to_csv(out / "per_task.csv", index=False)
     scored = results[results["method"] != "_seconds"]
-    table = scored.pivot_table(index="method", columns="k", values="score", aggfunc="mean").sort_values(max(KS), ascending=False)
+    table = scored.pivot_table(index="method", columns="k", values="score", aggfunc="mean").sort_values(
+        max(KS), ascending=False)
     by_kind = scored.pivot_table(index=["kind", "method"], columns="k", values="score", aggfunc="mean")
     methods = [m for m in table.index if m not in ("random order", "static list", "learner defaults")]
     led = [m for m in methods if m.startswith(f"{LEAD}, then ")]
@@ -100,26 +112,31 @@ def write(results: pd.DataFrame, out: Path) -> pd.DataFrame:
     n_tasks = scored["task"].nunique()
     lines = [
         "# Warm start: leave-one-dataset-out", "",
-        f"{n_tasks} tasks of the knowledge base with at least {MIN_CANDIDATES} recorded candidates. For each, every method "
-        "is fitted on the other tasks and ranks this task's candidates; the cell is the mean over tasks of the best "
-        "normalised score among its first k suggestions (1 = the task's best candidate, 0 = its median, clipped at 0).", "",
+        f"{n_tasks} tasks of the knowledge base with at least {MIN_CANDIDATES} recorded candidates. For each, every "
+        "method is fitted on the other tasks and ranks this task's candidates; the cell is the mean over tasks of the "
+        "best normalised score among its first k suggestions (1 = the task's best candidate, 0 = its median, clipped "
+        "at 0).", "",
         "| method | " + " | ".join(f"k={k}" for k in KS) + " |", "|---|" + "---|" * len(KS),
     ]
     for method, values in table.iterrows():
         lines.append(f"| {method} | " + " | ".join(f"{values[k]:.3f}" for k in KS) + " |")
-    lines += ["", "By task kind:", "", "| kind | method | " + " | ".join(f"k={k}" for k in KS) + " |", "|---|---|" + "---|" * len(KS)]
+    lines += ["", "By task kind:", "", "| kind | method | " + " | ".join(f"k={k}" for k in KS) + " |",
+              "|---|---|" + "---|" * len(KS)]
     for (kind, method), values in by_kind.iterrows():
         lines.append(f"| {kind} | {method} | " + " | ".join(f"{values[k]:.3f}" for k in KS) + " |")
     zero_shot = table.loc[fast, 1].idxmax()
     lines += [
-        "", f"Mean over k = 1, 3, 5, 10: best of all methods {over_k.idxmax()} ({over_k.max():.3f}); best among the starters "
-        "that fit in well under a second (the ranker takes 10 s or more to fit, too much for a 10 s budget), per task kind: "
+        "", f"Mean over k = 1, 3, 5, 10: best of all methods {over_k.idxmax()} ({over_k.max():.3f}); best among the "
+        "starters that fit in well under a second (the ranker takes 10 s or more to fit, too much for a 10 s budget), "
+        "per task kind: "
         + ", ".join(f"{kind} **{method}** ({by_kind_over_k[kind][method]:.3f})" for kind, method in best.items())
-        + " — the engine's defaults for a search's initial configurations (`automl.warm.DEFAULT_METHODS`).",
+        + " — the engine's defaults for a search's initial configurations "
+        "(`automl.knowledge.warm_start.DEFAULT_METHODS`).",
         f"Best at k = 1 among those fast starters: **{zero_shot}** — the engine's default for `automl.zero_shot` "
-        "(`automl.warm.ZERO_SHOT_METHOD`) and the source of each task's search-space priors (`automl.warm.PRIOR_METHOD`).",
-        f"A search evaluates {LEAD}'s first suggestion first, then its kind's method; mean over k = 1, 3, 5, 10 of that "
-        "order against the method alone: "
+        "(`automl.knowledge.warm_start.ZERO_SHOT_METHOD`) and the source of each task's search-space priors "
+        "(`automl.knowledge.warm_start.PRIOR_METHOD`).",
+        f"A search evaluates {LEAD}'s first suggestion first, then its kind's method; mean over k = 1, 3, 5, 10 of "
+        "that order against the method alone: "
         + ", ".join(f"{kind} {by_kind_over_k[kind].get(f'{LEAD}, then {method}', float('nan')):.3f} against "
                     f"{by_kind_over_k[kind][method]:.3f}" for kind, method in best.items()) + ".",
     ]
@@ -157,18 +174,15 @@ def time_suggestions(rows: int = 10_000, columns: int = 100, seed: int = 0) -> d
     Meta-features, then reading the knowledge (shipped, or ``$AUTOML_SHIPPED_KB``),
     fitting the warm starters and ranking their suggestions; then the same in a
     process that finds the prepared knowledge in the cache directory, as every
-    process after the first does (:mod:`automl.warm_knowledge`).
+    process after the first does (:mod:`automl.knowledge.prepared`).
     """
     import tempfile
 
-    import automl
-    from automl import warm, warm_knowledge
-    from automl.engine import describe
 
     rng = np.random.default_rng(seed)
     X = pd.DataFrame(rng.normal(size=(rows, columns)), columns=[f"x{i}" for i in range(columns)])
     y = (X["x0"] + rng.normal(size=rows) > 0).astype(int)
-    dataset = automl.data.load_dataset(X, y)
+    dataset = automl.data.dataset.load_dataset(X, y)
     learners = {learner.name: learner for learner in resolve_learners(dataset.kind)}
     previous = os.environ.get("XDG_CACHE_HOME")
     with tempfile.TemporaryDirectory() as cache:
@@ -189,8 +203,9 @@ def time_suggestions(rows: int = 10_000, columns: int = 100, seed: int = 0) -> d
                 os.environ.pop("XDG_CACHE_HOME", None)
             else:
                 os.environ["XDG_CACHE_HOME"] = previous
-    return {"meta_features": described - started, "knowledge_and_suggestions": done - described, "total": done - started,
-            "cached_knowledge_and_suggestions": cached, "suggestions": len(plan.suggestions)}
+    return {"meta_features": described - started, "knowledge_and_suggestions": done - described,
+            "total": done - started, "cached_knowledge_and_suggestions": cached,
+            "suggestions": len(plan.suggestions)}
 
 
 def main(argv=None) -> None:
@@ -198,16 +213,18 @@ def main(argv=None) -> None:
     parser.add_argument("--kb", help="a knowledge base file (default: the shipped knowledge)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--report-only", action="store_true", help="rewrite the summary and plot from OUT/per_task.csv")
-    parser.add_argument("--timing", action="store_true", help="only time one warm start at 10k x 100 (meta-features included)")
+    parser.add_argument("--timing", action="store_true",
+                        help="only time one warm start at 10k x 100 (meta-features included)")
     args = parser.parse_args(argv)
     if args.timing:  # the median of several runs: one run on a shared machine swings by a third
         runs = pd.DataFrame([time_suggestions(seed=seed) for seed in range(TIMING_RUNS)])
         seconds = runs.median()
-        line = (f"Warm start of a new 10,000 x 100 dataset, nothing cached, median of {TIMING_RUNS} runs: meta-features "
-                f"{seconds['meta_features']:.2f} s, knowledge read, starters fitted and {int(seconds['suggestions'])} "
-                f"suggestions ranked {seconds['knowledge_and_suggestions']:.2f} s, total **{seconds['total']:.2f} s** "
-                f"(runs from {runs['total'].min():.2f} to {runs['total'].max():.2f} s; target: under 1 s). In every later "
-                f"process, which finds the prepared knowledge in the cache directory, the knowledge and suggestions take "
+        line = (f"Warm start of a new 10,000 x 100 dataset, nothing cached, median of {TIMING_RUNS} runs: "
+                f"meta-features {seconds['meta_features']:.2f} s, knowledge read, starters fitted and "
+                f"{int(seconds['suggestions'])} suggestions ranked {seconds['knowledge_and_suggestions']:.2f} s, "
+                f"total **{seconds['total']:.2f} s** (runs from {runs['total'].min():.2f} to "
+                f"{runs['total'].max():.2f} s; target: under 1 s). In every later process, which finds the prepared "
+                "knowledge in the cache directory, the knowledge and suggestions take "
                 f"{seconds['cached_knowledge_and_suggestions']:.2f} s.")
         print(line)
         args.out.mkdir(parents=True, exist_ok=True)

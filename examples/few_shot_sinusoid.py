@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 import automl
-from automl.series import sinusoid
+from automl.learn2learn.series import sinusoid
 
 BUDGET = float(os.environ.get("AUTOML_EXAMPLE_BUDGET", 60))
 

@@ -19,7 +19,8 @@ if __name__ == "__main__":
     model = automl.fit(X_train, y_train, time_budget=BUDGET)
     print(model)
     print(model.leaderboard()[["rank", "learner", "score", "fit_seconds", "status"]].head(10).to_string(index=False))
-    print(f"held-out ROC AUC: {model.score(X_test, y_test):.4f}, accuracy: {model.score(X_test, y_test, metric='accuracy'):.4f}")
+    print(f"held-out ROC AUC: {model.score(X_test, y_test):.4f}, "
+          f"accuracy: {model.score(X_test, y_test, metric='accuracy'):.4f}")
 
     path = model.save("breast_cancer_model.pkl")
     again = automl.load(path)

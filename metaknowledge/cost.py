@@ -63,7 +63,8 @@ class CostModel:
         })
         if frame.empty:
             return self
-        centred = frame[["rows", "features", "seconds"]] - frame.groupby("config")[["rows", "features", "seconds"]].transform("mean")
+        centred = (frame[["rows", "features", "seconds"]]
+                   - frame.groupby("config")[["rows", "features", "seconds"]].transform("mean"))
         self.shared_slopes = _slopes(centred, self.shared_slopes)
         for learner, index in frame.groupby("learner").groups.items():
             if len(index) >= MIN_RUNS_FOR_SLOPES:
@@ -91,4 +92,5 @@ class CostModel:
 def _slopes(centred: pd.DataFrame, fallback: tuple[float, float]) -> tuple[float, float]:
     """Least-squares slopes of centred log seconds on centred log rows and log features."""
     slopes, *_ = np.linalg.lstsq(centred[["rows", "features"]].to_numpy(), centred["seconds"].to_numpy(), rcond=None)
-    return (float(slopes[0]), float(slopes[1])) if np.all(np.isfinite(slopes)) and np.abs(slopes).sum() > 0 else fallback
+    return ((float(slopes[0]), float(slopes[1])) if np.all(np.isfinite(slopes)) and np.abs(slopes).sum() > 0
+            else fallback)

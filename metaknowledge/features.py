@@ -208,7 +208,8 @@ def landmark_features(design: np.ndarray, y: np.ndarray, task: str, seed: int) -
             "naive_bayes": GaussianNB(),
         }
         scoring = "accuracy"
-    out = {name: (np.nan if model is None else _landmark(model, design, y, scoring, seed)) for name, model in models.items()}
+    out = {name: (np.nan if model is None else _landmark(model, design, y, scoring, seed))
+           for name, model in models.items()}
     return {f"landmark.{k}": float(v) for k, v in out.items()}
 
 
@@ -235,7 +236,8 @@ def _design_matrix(X: pd.DataFrame, categorical: Sequence[str]) -> np.ndarray:
         column = X[name]
         if name in categorical:
             top = column.value_counts().index[:MAX_LEVELS]
-            parts.append(np.stack([(column == level).to_numpy(dtype=float) for level in top], axis=1) if len(top) else np.zeros((len(X), 0)))
+            parts.append(np.stack([(column == level).to_numpy(dtype=float) for level in top], axis=1) if len(top)
+                         else np.zeros((len(X), 0)))
         else:
             values = column.to_numpy(dtype=float)
             values = np.where(np.isfinite(values), values, np.nanmedian(values) if np.isfinite(values).any() else 0.0)
@@ -251,7 +253,7 @@ def extract(
     rng = np.random.default_rng(seed)
     y = np.asarray(y)
     text = [c for c in X.columns if c not in set(categorical) and not pd.api.types.is_numeric_dtype(X[c].dtype)]
-    if text:  # free text (automl.column_kinds): described as a categorical column of its distinct values
+    if text:  # free text (automl.data.column_kinds): described as a categorical column of its distinct values
         X = X.assign(**{c: X[c].astype("category") for c in text})
     categorical = [c for c in X.columns if c in set(categorical) or c in set(text)]
     features = simple_features(X, y, task, categorical)

@@ -19,7 +19,7 @@ from metaknowledge.snapshot import Knowledge
 from searchspaces import Config
 
 # Metrics whose lower values are better; every other metric is better high.
-# (tests/test_histories.py checks this agrees with automl.metrics.)
+# (tests/knowledge/test_warmstart.py checks this agrees with automl.search.metrics.)
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mse", "mae", "root_mean_squared_error", "mean_absolute_error"})
 KINDS = {"binary": "classification", "multiclass": "classification", "regression": "regression"}
 # Swept over learning rates by `automl kb build --neural`: the learning-rate model learns from their histories, the
@@ -46,7 +46,8 @@ def normalise_rows(scores: pd.DataFrame, metrics: pd.Series) -> pd.DataFrame:
         median = np.nanmedian(values, axis=1, keepdims=True)
         spread = best - median
         tied = spread <= 1e-12
-        out = np.where(tied, (values >= best - 1e-12).astype(float), np.clip((values - median) / np.where(tied, 1.0, spread), 0.0, None))
+        out = np.where(tied, (values >= best - 1e-12).astype(float),
+                       np.clip((values - median) / np.where(tied, 1.0, spread), 0.0, None))
     out[np.isnan(values) | ~np.isfinite(best)] = np.nan
     return pd.DataFrame(out, index=scores.index, columns=scores.columns)
 
@@ -79,7 +80,8 @@ class Histories:
         mean = runs.groupby(["task", "config_id"])["score"].mean().unstack()
         mean.index.name = "task"
         task_types = tasks.set_index("name")["task_type"].reindex(mean.index)
-        return cls.of_scores(kind, mean, task_types, {cid: configs[cid] for cid in mean.columns}, metric_of.reindex(mean.index))
+        return cls.of_scores(kind, mean, task_types, {cid: configs[cid] for cid in mean.columns},
+                             metric_of.reindex(mean.index))
 
     @classmethod
     def of_scores(cls, kind: str, scores: pd.DataFrame, task_types: pd.Series, configs: dict[str, Config],
@@ -105,8 +107,9 @@ class Histories:
                                    {cid: self.configs[cid] for cid in kept}, self.metrics.reindex(scores.index))
 
     def without(self, task: str) -> Histories:
-        return Histories(self.kind, self.normalised.drop(index=task, errors="ignore"), self.task_types.drop(task, errors="ignore"),
-                         self.configs, self.scores.drop(index=task, errors="ignore"), self.metrics.drop(task, errors="ignore"))
+        return Histories(self.kind, self.normalised.drop(index=task, errors="ignore"),
+                         self.task_types.drop(task, errors="ignore"), self.configs,
+                         self.scores.drop(index=task, errors="ignore"), self.metrics.drop(task, errors="ignore"))
 
     def mean_score(self) -> pd.Series:
         """Each configuration's average normalised score over the tasks that ran it (best first)."""

@@ -82,7 +82,8 @@ def best_learning_rates(knowledge: Knowledge) -> pd.DataFrame:
         for architecture, scored in by_architecture.items():
             if len({rate for _, rate in scored}) >= 3:
                 best = max(scored)[1]
-                rows.append({"task": task, "architecture": architecture, "log_rate": math.log10(best), "rates": len(scored)})
+                rows.append({"task": task, "architecture": architecture, "log_rate": math.log10(best),
+                             "rates": len(scored)})
     return pd.DataFrame(rows, columns=["task", "architecture", "log_rate", "rates"])
 
 

@@ -58,7 +58,8 @@ def _openml():
     try:
         import openml
     except ImportError:
-        raise ImportError("importing from OpenML needs the openml package: pip install 'automl-engine[openml]'") from None
+        raise ImportError("importing from OpenML needs the openml package: "
+                          "pip install 'automl-engine[openml]'") from None
     return openml
 
 
@@ -114,7 +115,8 @@ def _svm(params: dict[str, Any], kind: str, n_features: int) -> dict[str, Any]:
 
 
 def _knn(params: dict[str, Any], kind: str, n_features: int) -> dict[str, Any]:
-    return {"n_neighbors": params.get("n_neighbors", 5), "weights": params.get("weights", "uniform"), "p": params.get("p", 2)}
+    return {"n_neighbors": params.get("n_neighbors", 5), "weights": params.get("weights", "uniform"),
+            "p": params.get("p", 2)}
 
 
 def _linear(params: dict[str, Any], kind: str, n_features: int) -> dict[str, Any]:
@@ -158,11 +160,13 @@ for _names, _learner, _mapper, _modelled in (
      {"n_estimators", "max_features", "min_samples_leaf", "bootstrap", "criterion"}),
     (("SVC", "SVR"), "svm", _svm, {"C", "gamma", "kernel", "epsilon", "probability"}),
     (("KNeighborsClassifier", "KNeighborsRegressor"), "knn", _knn, {"n_neighbors", "weights", "p"}),
-    (("LogisticRegression", "Ridge"), "linear", _linear, {"C", "alpha", "penalty", "class_weight", "max_iter", "solver"}),
+    (("LogisticRegression", "Ridge"), "linear", _linear,
+     {"C", "alpha", "penalty", "class_weight", "max_iter", "solver"}),
     (("HistGradientBoostingClassifier", "HistGradientBoostingRegressor"), "hgb", _hgb,
      {"learning_rate", "max_iter", "max_leaf_nodes", "min_samples_leaf", "l2_regularization", "max_features"}),
     (("LGBMClassifier", "LGBMRegressor"), "lightgbm", _lightgbm,
-     {"n_estimators", "num_leaves", "min_child_samples", "learning_rate", "colsample_bytree", "reg_alpha", "reg_lambda"}),
+     {"n_estimators", "num_leaves", "min_child_samples", "learning_rate", "colsample_bytree", "reg_alpha",
+      "reg_lambda"}),
 ):
     for _name in _names:
         FLOW_MAPPINGS[_name] = (_learner, _mapper, _modelled)
@@ -182,7 +186,8 @@ def map_setup(parameters: Iterable[Any], kind: str, n_features: int) -> Config |
     own = [p for p in parameters if _class_name(p.flow_name) == class_name]
     values = {p.parameter_name: _value(p.value) for p in own}
     for p in own:
-        if p.parameter_name not in modelled and p.parameter_name not in HARMLESS and _value(p.value) != _value(p.default_value):
+        if (p.parameter_name not in modelled and p.parameter_name not in HARMLESS
+                and _value(p.value) != _value(p.default_value)):
             return None  # a setting we cannot represent: keep the run as foreign
     try:
         params = {k: v for k, v in mapper(values, kind, n_features).items() if v is not None}
@@ -190,7 +195,8 @@ def map_setup(parameters: Iterable[Any], kind: str, n_features: int) -> Config |
     except (KeyError, ValueError, TypeError):
         return None
     defaults = learner.space.default()
-    params = {name: params.get(name, defaults.get(name)) for name in learner.space.names if name in params or name in defaults}
+    params = {name: params.get(name, defaults.get(name)) for name in learner.space.names
+              if name in params or name in defaults}
     config = Config(learner_name, params)
     return config if not learner.space.problems(dict(config.params)) else None
 
@@ -237,7 +243,8 @@ def import_openml(
             kb.set_meta_features(name, QUALITIES_VERSION, qualities, source=SOURCE)
         report.tasks.append(name)
         evaluations = openml.evaluations.list_evaluations(
-            function=metric, tasks=[int(task_id)], flows=list(flows) if flows else None, size=max_runs, output_format="dataframe"
+            function=metric, tasks=[int(task_id)], flows=list(flows) if flows else None, size=max_runs,
+            output_format="dataframe"
         )
         if len(evaluations) == 0:
             continue
@@ -279,7 +286,8 @@ def describe_dataset(kb: KnowledgeBase, dataset_id: int) -> None:
     target = dataset.default_target_attribute
     X, y, categorical, names = dataset.get_data(target=target)
     cats = [n for n, is_cat in zip(names, categorical) if is_cat]
-    X = pd.DataFrame({c: (X[c].astype("category") if c in cats else pd.to_numeric(X[c], errors="coerce")) for c in X.columns})
+    X = pd.DataFrame({c: (X[c].astype("category") if c in cats else pd.to_numeric(X[c], errors="coerce"))
+                      for c in X.columns})
     if isinstance(y.dtype, pd.CategoricalDtype) or y.dtype == object or y.dtype == bool:
         labels = np.unique(y.astype(str))
         encoded, task_type = np.searchsorted(labels, y.astype(str)), "binary" if len(labels) == 2 else "multiclass"

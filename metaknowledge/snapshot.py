@@ -51,10 +51,12 @@ class Knowledge:
     @classmethod
     def empty(cls) -> Knowledge:
         return cls(
-            tasks=pd.DataFrame(columns=["name", "source", "task_type", "metric", "n_rows", "n_features", "n_classes", "status"]),
+            tasks=pd.DataFrame(columns=["name", "source", "task_type", "metric", "n_rows", "n_features", "n_classes",
+                                        "status"]),
             meta_features=pd.DataFrame(columns=["task", "version", "source", "features", "seconds"]),
             configs=pd.DataFrame(columns=["config_id", "learner", "params", "space_version"]),
-            runs=pd.DataFrame(columns=["run_key", "task", "config_id", "metric", "fold_scores", "score", "fit_seconds", "status", "error", "origin", "created", "engine_version"]),
+            runs=pd.DataFrame(columns=["run_key", "task", "config_id", "metric", "fold_scores", "score", "fit_seconds",
+                                       "status", "error", "origin", "created", "engine_version"]),
         )
 
     def without_tasks(self, names: Iterable[str]) -> Knowledge:

@@ -139,7 +139,8 @@ class KnowledgeBase:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise KnowledgeBaseError(f"cannot create the folder of the knowledge base {str(self.path)!r}: {error}") from None
+            raise KnowledgeBaseError(f"cannot create the folder of the knowledge base {str(self.path)!r}: "
+                                     f"{error}") from None
 
     # -- opening ---------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -273,7 +274,8 @@ class KnowledgeBase:
     def has_meta_features(self, task: str, version: str, source: str = "automl") -> bool:
         with self._db() as conn:
             row = conn.execute(
-                "SELECT 1 FROM meta_features m JOIN tasks t USING (task_id) WHERE t.name = ? AND m.version = ? AND m.source = ?",
+                "SELECT 1 FROM meta_features m JOIN tasks t USING (task_id) "
+                "WHERE t.name = ? AND m.version = ? AND m.source = ?",
                 (task, version, source),
             ).fetchone()
         return row is not None
@@ -295,7 +297,8 @@ class KnowledgeBase:
             task_id = self._require_task(conn, task)
             conn.executemany(
                 "INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?)",
-                [(r.config.key(), r.config.learner, json.dumps(dict(r.config.params), sort_keys=True), r.space_version) for r in runs],
+                [(r.config.key(), r.config.learner, json.dumps(dict(r.config.params), sort_keys=True), r.space_version)
+                 for r in runs],
             )
             before = conn.total_changes
             conn.executemany(
@@ -361,12 +364,14 @@ class KnowledgeBase:
         with self._db() as conn:
             tasks = pd.read_sql_query("SELECT * FROM tasks ORDER BY task_id", conn)
             meta = pd.read_sql_query(
-                "SELECT t.name AS task, m.version, m.source, m.features, m.seconds FROM meta_features m JOIN tasks t USING (task_id)", conn
+                "SELECT t.name AS task, m.version, m.source, m.features, m.seconds "
+                "FROM meta_features m JOIN tasks t USING (task_id)", conn
             )
             configs = pd.read_sql_query("SELECT * FROM configs", conn)
             runs = pd.read_sql_query(
                 "SELECT r.run_key, t.name AS task, r.config_id, r.metric, r.fold_scores, r.score, r.fit_seconds, "
-                "r.status, r.error, r.origin, r.created, r.engine_version FROM runs r JOIN tasks t USING (task_id)", conn
+                "r.status, r.error, r.origin, r.created, r.engine_version FROM runs r JOIN tasks t USING (task_id)",
+                conn
             )
         return {"tasks": tasks.drop(columns=["task_id"]), "meta_features": meta, "configs": configs, "runs": runs}
 

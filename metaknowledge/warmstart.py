@@ -146,7 +146,8 @@ class NearestDatasets(WarmStarter):
         self.n_neighbors = n_neighbors
 
     def neighbours(self, meta_features: Mapping[str, float], task_type: str) -> list[tuple[str, float]]:
-        """The known tasks nearest to ``meta_features`` (in scaled meta-feature space), nearest first, with distances."""
+        """The known tasks nearest to ``meta_features`` (in scaled meta-feature space), nearest first, with
+        distances."""
         history = self.histories.get(KINDS[task_type])
         tasks = [] if history is None else [t for t in history.normalised.index if t in self.meta.index]
         if not tasks:
@@ -301,11 +302,13 @@ def priors(suggestions: Sequence[Suggestion], kind: str, margin: float = 0.15) -
     by_learner: dict[str, list[dict]] = {}
     for suggestion in suggestions:
         by_learner.setdefault(suggestion.config.learner, []).append(dict(suggestion.config.params))
-    return {learner: get_learner(learner, kind).space.narrowed(points, margin) for learner, points in by_learner.items()}
+    return {learner: get_learner(learner, kind).space.narrowed(points, margin)
+            for learner, points in by_learner.items()}
 
 
 def led_by(lead: Sequence[Suggestion], rest: Sequence[Suggestion]) -> list[Suggestion]:
-    """``lead``, then ``rest`` without the configurations ``lead`` holds: one starter's best pick ahead of another's list."""
+    """``lead``, then ``rest`` without the configurations ``lead`` holds: one starter's best pick ahead of another's
+    list."""
     first = [s.config for s in lead]
     return list(lead) + [s for s in rest if s.config not in first]
 

@@ -43,7 +43,8 @@ if torch_learners.available():
 register_space("default", ["lightgbm", "hgb", "random_forest", "extra_trees", "linear", "svm", "knn"])
 register_space("neural", ["mlp"])
 register_space("with_neural", ["lightgbm", "hgb", "random_forest", "extra_trees", "linear", "svm", "knn", "mlp"])
-register_space("with_boosters", ["lightgbm", "hgb", "random_forest", "extra_trees", "linear", "svm", "knn", "xgboost", "catboost"])
+register_space("with_boosters", ["lightgbm", "hgb", "random_forest", "extra_trees", "linear", "svm", "knn", "xgboost",
+                                 "catboost"])
 register_space("trees", ["lightgbm", "hgb", "random_forest", "extra_trees"])
 register_space("fast", ["lightgbm", "hgb", "linear"])
 

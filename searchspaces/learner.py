@@ -93,7 +93,8 @@ class Learner:
         tasks = frozenset([self.tasks] if isinstance(self.tasks, str) else self.tasks)
         unknown = tasks - set(TASK_KINDS)
         if not tasks or unknown:
-            raise ValueError(f"learner {self.name!r}: tasks must be a non-empty subset of {TASK_KINDS}, got {sorted(tasks)}")
+            raise ValueError(f"learner {self.name!r}: tasks must be a non-empty subset of {TASK_KINDS}, "
+                             f"got {sorted(tasks)}")
         object.__setattr__(self, "tasks", tasks)
         if "." in self.name or not self.name:
             raise ValueError(f"learner name {self.name!r} must be non-empty and contain no '.'")

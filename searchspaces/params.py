@@ -107,6 +107,16 @@ def _check_range(name: str, low: float, high: float, log: bool) -> None:
         raise ValueError(f"parameter {name!r}: a log scale needs low > 0, got {low}")
 
 
+def _check_numeric(param: Float | Int) -> None:
+    """Check a numeric parameter's range, default and low-cost value; without a default, it starts mid-range."""
+    _check_range(param.name, param.low, param.high, param.log)
+    if param.default is None:
+        object.__setattr__(param, "default", param.from_unit(0.5))
+    for label, value in (("default", param.default), ("low_cost", param.low_cost)):
+        if value is not None and not param.contains(value):
+            raise ValueError(f"parameter {param.name!r}: {label} {value} is outside [{param.low}, {param.high}]")
+
+
 @dataclass(frozen=True)
 class Float(Param):
     """A real number in [low, high], optionally on a log scale."""
@@ -117,12 +127,7 @@ class Float(Param):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", "float")
-        _check_range(self.name, self.low, self.high, self.log)
-        if self.default is None:  # a parameter declared without a default starts in the middle of its range
-            object.__setattr__(self, "default", self.from_unit(0.5))
-        for label, value in (("default", self.default), ("low_cost", self.low_cost)):
-            if value is not None and not self.contains(value):
-                raise ValueError(f"parameter {self.name!r}: {label} {value} is outside [{self.low}, {self.high}]")
+        _check_numeric(self)
 
     def contains(self, value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
@@ -160,12 +165,7 @@ class Int(Param):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", "int")
-        _check_range(self.name, self.low, self.high, self.log)
-        if self.default is None:  # a parameter declared without a default starts in the middle of its range
-            object.__setattr__(self, "default", self.from_unit(0.5))
-        for label, value in (("default", self.default), ("low_cost", self.low_cost)):
-            if value is not None and not self.contains(value):
-                raise ValueError(f"parameter {self.name!r}: {label} {value} is outside [{self.low}, {self.high}]")
+        _check_numeric(self)
 
     def contains(self, value: Any) -> bool:
         is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)

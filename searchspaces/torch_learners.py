@@ -100,19 +100,19 @@ def _common(params: dict[str, Any], ctx: BuildContext) -> dict[str, Any]:
 
 
 def build_mlp(params: dict[str, Any], ctx: BuildContext) -> Any:
-    from searchspaces import torch_nets
+    from searchspaces.networks.estimators import TorchMLPClassifier, TorchMLPRegressor  # needs torch
 
     widths = tuple(params[f"width_{i}"] for i in range(1, params["n_layers"] + 1))
-    cls = torch_nets.TorchMLPRegressor if ctx.task == "regression" else torch_nets.TorchMLPClassifier
+    cls = TorchMLPRegressor if ctx.task == "regression" else TorchMLPClassifier
     return cls(hidden_layer_sizes=widths, residual=params["residual"], categorical_mask=ctx.categorical_mask,
                **_common(params, ctx))
 
 
 def build_cnn(params: dict[str, Any], ctx: BuildContext) -> Any:
-    from searchspaces import torch_nets
+    from searchspaces.networks.estimators import TorchCNNClassifier, TorchCNNRegressor  # needs torch
 
     channels = tuple(params[f"channels_{i}"] for i in range(1, params["n_blocks"] + 1))
-    cls = torch_nets.TorchCNNRegressor if ctx.task == "regression" else torch_nets.TorchCNNClassifier
+    cls = TorchCNNRegressor if ctx.task == "regression" else TorchCNNClassifier
     return cls(channels=channels, kernel_size=params["kernel_size"], pooling=params["pooling"],
                head_width=params["head_width"], **_common(params, ctx))
 

@@ -58,7 +58,8 @@ def small_regression() -> tuple[pd.DataFrame, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def mixed_rows() -> tuple[pd.DataFrame, np.ndarray]:
-    """300 rows of numbers with missing values and categorical columns with a missing and a rare level; yes/no labels."""
+    """300 rows of numbers with missing values and categorical columns with a missing and a rare level; yes/no
+    labels."""
     rng = np.random.default_rng(0)
     n = 300
     frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.integers(0, 5, n).astype(float),

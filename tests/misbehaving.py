@@ -70,7 +70,8 @@ def slow_on_many_rows_learner(rows: int) -> Learner:
 
 
 class FailsOnAllRows(LogisticRegression):
-    """A logistic regression that raises when fitted on more than ``rows`` rows: fine in the folds, broken at the end."""
+    """A logistic regression that raises when fitted on more than ``rows`` rows: fine in the folds, broken at the
+    end."""
 
     def __init__(self, rows: int = 300, C: float = 1.0):
         self.rows = rows

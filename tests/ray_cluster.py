@@ -41,12 +41,14 @@ class LocalCluster:
 
     def start_node(self, ip: str, head: bool, cpus: int, gpus: int = 0) -> subprocess.Popen:
         ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
-        args = [ray, "start", "--block", f"--node-ip-address={ip}", f"--num-cpus={cpus}", f"--num-gpus={gpus}", "--disable-usage-stats"]
+        args = [ray, "start", "--block", f"--node-ip-address={ip}", f"--num-cpus={cpus}", f"--num-gpus={gpus}",
+                "--disable-usage-stats"]
         if head:
             args += [f"--port={self.address.rsplit(':', 1)[1]}", "--head", "--include-dashboard=false"]
         else:
             args += [f"--address={self.address}"]
-        process = subprocess.Popen(args, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(args, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
         self.nodes.append(process)
         return process
 
@@ -57,7 +59,8 @@ class LocalCluster:
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            done = subprocess.run([sys.executable, "-c", probe, self.address], env=self.env, capture_output=True, text=True, timeout=60)
+            done = subprocess.run([sys.executable, "-c", probe, self.address], env=self.env, capture_output=True,
+                                  text=True, timeout=60)
             if done.returncode == 0 and done.stdout.strip().splitlines()[-1:] == [str(n_nodes)]:
                 return
             time.sleep(1)

@@ -1,0 +1,193 @@
+"""What a warm start learns from the knowledge, fitted once per version of the knowledge and kept on disk.
+
+Reading the knowledge (shipped Parquet tables plus the user's SQLite base),
+normalising its histories and fitting the warm starters, the cost model and
+the learning-rate prior takes about half a second: a sixth of a 3-second
+budget, paid by every new process. So the fitted state is written to the user
+cache directory the first time, under a key read from the knowledge's files
+without opening them (their sizes and modification times, the tasks held
+out, the engine's version and the fitting code), and the next process loads
+it in milliseconds. When the knowledge changes (every ``fit`` appends to the
+user's base) the key changes and the state is fitted afresh. A cache file
+that cannot be read or written costs only that refit.
+
+>>> prepared = prepared_knowledge(None)                # doctest: +SKIP
+>>> prepared.starter("nearest").suggest(meta, "binary")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import os
+import pickle
+import tempfile
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+import metaknowledge
+from automl._version import __version__
+from metaknowledge.cost import CostModel
+from metaknowledge.histories import KINDS, Histories
+from metaknowledge.lr_prior import LearningRatePrior, best_learning_rates
+from metaknowledge.shipped import cache_dir, load_knowledge, shipped_directory, user_kb_path
+from metaknowledge.snapshot import Knowledge
+from metaknowledge.warmstart import WarmStarter, make_warm_starter, prepared
+from searchspaces import space_learners
+
+log = logging.getLogger(__name__)
+
+EXCLUDE_ENV = "AUTOML_KB_EXCLUDE"  # comma-separated task names left out (held-out evaluations)
+CACHE_FORMAT = 2  # 2: the engine's modules moved into subpackages (automl.knowledge, ...)
+KEPT_CACHE_FILES = 8  # older cache files are deleted
+HISTORY_ROWS = 3000  # rows the shipped histories were evaluated on at most (automl kb build --max-rows)
+EAGER_METHODS = ("nearest", "portfolio", "nearest+portfolio")  # the starters the engine uses by default
+EAGER_SPACES = ("default", "with_boosters")  # ... fitted ahead, for the learners of these spaces
+
+_in_process: dict[str, PreparedKnowledge] = {}
+
+
+@dataclass
+class PreparedKnowledge:
+    """Histories, fitted warm starters, the cost model and the learning-rate prior of one version of the knowledge."""
+
+    tasks_per_kind: dict[str, int]
+    n_runs: int
+    histories: dict[str, Histories]
+    meta_table: pd.DataFrame
+    cost: CostModel
+    learning_rates: pd.DataFrame  # the best learning rate per (task, architecture) of the neural histories
+    starters: dict[str, WarmStarter] = field(default_factory=dict)
+    _lr_prior: LearningRatePrior | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when no run is known (a cold start)."""
+        return self.n_runs == 0
+
+    @property
+    def lr_prior(self) -> LearningRatePrior:
+        """The learning-rate model of the neural learners (fitted on first use: only neural searches need it)."""
+        if self._lr_prior is None:
+            self._lr_prior = LearningRatePrior().fit_examples(self.learning_rates, self.meta_table)
+        return self._lr_prior
+
+    def starter(self, method: str, learners: Collection[str] | None = None) -> WarmStarter:
+        """The warm starter ``method`` fitted on the histories of ``learners`` (default: all), fitted on first use.
+
+        Fitted on the searched learners only, a starter's normalisation and portfolio are those of the search
+        (histories of a learner the search leaves out, such as a booster added to the base, change nothing).
+        """
+        known = set().union(*(history.learners() for history in self.histories.values()))
+        chosen = known if learners is None else known & set(learners)
+        key = method if chosen == known else f"{method}:{','.join(sorted(chosen))}"
+        if key not in self.starters:
+            histories = self.histories if chosen == known else {
+                kind: history.of_learners(chosen) for kind, history in self.histories.items()}
+            self.starters[key] = make_warm_starter(method).fit_histories(histories, self.meta_table)
+        return self.starters[key]
+
+    @classmethod
+    def fit(cls, knowledge: Knowledge) -> PreparedKnowledge:
+        """Prepare everything from ``knowledge`` (the slow path the cache spares)."""
+        histories, meta_table = prepared(knowledge)
+        kinds = knowledge.tasks["task_type"].map(KINDS).value_counts()
+        state = cls({kind: int(kinds.get(kind, 0)) for kind in ("classification", "regression")}, len(knowledge.runs),
+                    histories, meta_table, CostModel().fit(knowledge, rows_cap=HISTORY_ROWS),
+                    best_learning_rates(knowledge))
+        if not state.empty:
+            for method, space in itertools.product(EAGER_METHODS, EAGER_SPACES):
+                state.starter(method, space_learners(space))
+        return state
+
+
+def excluded_tasks() -> list[str]:
+    """Task names left out of the knowledge by ``$AUTOML_KB_EXCLUDE`` (held-out evaluations)."""
+    return sorted(name for name in os.environ.get(EXCLUDE_ENV, "").split(",") if name)
+
+
+def knowledge_for(kb: str | Path | None) -> Knowledge:
+    """Shipped plus user knowledge, minus tasks named in ``$AUTOML_KB_EXCLUDE``."""
+    knowledge = load_knowledge(kb)
+    excluded = excluded_tasks()
+    return knowledge.without_tasks(excluded) if excluded else knowledge
+
+
+def prepared_knowledge(kb: str | Path | None) -> PreparedKnowledge:
+    """The prepared state of the knowledge ``kb`` names (see the module docstring): from memory, disk, or fitted."""
+    key = knowledge_key(kb)
+    if key in _in_process:
+        return _in_process[key]
+    path = cache_dir() / "warm" / f"{key}.pkl"
+    state = _read(path)
+    if state is None:
+        state = PreparedKnowledge.fit(knowledge_for(kb))
+        _write(path, state)
+    _in_process.clear()  # one version of the knowledge at a time
+    _in_process[key] = state
+    return state
+
+
+def knowledge_key(kb: str | Path | None) -> str:
+    """A name for the current version of the knowledge, from its files' sizes and times, without reading them."""
+    parts: list[object] = [CACHE_FORMAT, _code_version(), excluded_tasks()]
+    shipped = shipped_directory()
+    parts.append(_stats(sorted(shipped.glob("*.parquet"))) if shipped is not None and shipped.is_dir()
+                 else "no shipped")
+    user = user_kb_path(kb)
+    parts.append([str(user.resolve()), _stats([user, user.with_name(user.name + "-wal")])])
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
+
+
+def _stats(paths: list[Path]) -> list[tuple[str, int, int]]:
+    """Name, size and modification time of each file that exists and holds something.
+
+    (Reading an SQLite base in WAL mode creates an empty ``-wal`` file: that is no change.)
+    """
+    found = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        if stat.st_size:
+            found.append((path.name, stat.st_size, stat.st_mtime_ns))
+    return found
+
+
+def _code_version() -> str:
+    """The engine's version and a hash of the modules whose objects the cache holds (a new release refits)."""
+    digest = hashlib.sha256(__version__.encode())
+    for module in ("warmstart.py", "histories.py", "cost.py", "lr_prior.py"):
+        digest.update((Path(metaknowledge.__file__).parent / module).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _read(path: Path) -> PreparedKnowledge | None:
+    try:
+        with open(path, "rb") as handle:
+            state = pickle.load(handle)
+    except FileNotFoundError:
+        return None
+    except Exception as error:  # a damaged or foreign cache file: fit afresh
+        log.debug("ignoring the warm-start cache %s: %s", path, error)
+        return None
+    return state if isinstance(state, PreparedKnowledge) else None
+
+
+def _write(path: Path, state: PreparedKnowledge) -> None:
+    """Write atomically (several processes may race), keeping the newest few cache files."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+            pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(handle.name, path)
+        older = sorted(path.parent.glob("*.pkl"), key=lambda p: p.stat().st_mtime, reverse=True)[KEPT_CACHE_FILES:]
+        for stale in older:
+            stale.unlink(missing_ok=True)
+    except OSError as error:
+        log.debug("could not write the warm-start cache %s: %s", path, error)
