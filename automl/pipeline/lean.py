@@ -119,7 +119,8 @@ def _compile_step(step: Any, columns: list[int], encoder: RowEncoder) -> Part | 
     if len(estimators) == 1 and isinstance(estimators[0], OrdinalEncoder):
         return _ordinal(estimators[0], columns, encoder)
     if (len(estimators) == 2 and isinstance(estimators[0], SimpleImputer) and isinstance(estimators[1], OneHotEncoder)
-            and estimators[0].fill_value == MISSING_CATEGORY and estimators[1].drop is None):
+            and estimators[0].fill_value == MISSING_CATEGORY and estimators[1].drop is None
+            and len(estimators[1].categories_) == len(columns)):  # the imputer drops columns it saw no value in
         return _onehot(estimators[1], columns, encoder)
     return None
 

@@ -132,3 +132,15 @@ def test_pipelines_it_cannot_compile_are_left_to_predict_the_usual_way(mixed):
     other = Pipeline([("prepare", ColumnTransformer([("numeric", SimpleImputer(), ["z"])])),
                       ("model", LogisticRegression(max_iter=500))]).fit(renamed, classes)
     assert LeanPipeline.compile(other, encoder) is None
+
+
+def test_a_model_on_a_column_with_no_values_predicts_a_few_rows_the_usual_way():
+    """The one-hot step's imputer drops a column it saw no value in, so the encoder holds one column more than the
+    step: that pipeline is not compiled (it raised IndexError on predict before), and predictions still come."""
+    X = pd.DataFrame({"colour": ["red"] * 30, "empty": [None] * 30})
+    data = load_dataset(X, np.array([0, 1] * 15))
+    encoder = RowEncoder.fit(data.schema, data.X)
+    spec = Preprocessing(categorical="onehot", scale=True, impute=True)
+    pipeline = _fitted(spec, LogisticRegression(max_iter=500), data, data.encoded_target())
+    assert LeanPipeline.compile(pipeline, encoder) is None
+    assert pipeline.predict_proba(data.schema.prepare(X.iloc[:3])).shape == (3, 2)
