@@ -16,6 +16,7 @@ from typing import Any
 from automl.data.dataset import Dataset, load_dataset
 from automl.errors import ConfigError, SearchFailed
 from automl.knowledge.describe import describe
+from automl.knowledge.own_history import own_history
 from automl.knowledge.warm_start import (
     ZERO_SHOT_METHOD,
     TrialShape,
@@ -203,11 +204,14 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
 
             evaluator.learners = with_meta_learner(evaluator.learners, meta_learner)
         warm = _warm_start(options, meta_features, dataset, evaluator, budget)
+        initial = initial_configs(evaluator.learners, options.initial_configs, warm)
+        named = {config.key() for config, origin in initial if origin == "user"}  # what the user names still runs
         plan = SearchPlan(
             space=joint_space({name: learner.space for name, learner in evaluator.learners.items()}),
-            initial=initial_configs(evaluator.learners, options.initial_configs, warm),
+            initial=initial,
             priors=warm.priors if warm is not None else {},
             final_models=options.ensemble_size,
+            avoid=frozenset() if warm is None else warm.own.failed - named,
         )
         search_backend = make_backend(options)
         log.info(
@@ -391,7 +395,8 @@ def _warm_start(
     try:
         shape = TrialShape(len(evaluator.rows), dataset.X.shape[1], evaluator.resampling.training_share)
         warm = plan_warm_start(meta_features, dataset.task, evaluator.learners, k, kb, time_budget=budget.time_budget,
-                               trial_time_limit=budget.trial_time_limit, trial_shape=shape)
+                               trial_time_limit=budget.trial_time_limit, trial_shape=shape,
+                               own=own_history(dataset, kb))
     except Exception as error:  # a broken knowledge base must not stop the search
         log.warning("warm start unavailable (%s: %s); starting cold", type(error).__name__, error)
         return None

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from automl.errors import ConfigError
+from automl.knowledge.own_history import NO_HISTORY, OwnHistory
 from automl.knowledge.prepared import HISTORY_ROWS, PreparedKnowledge, prepared_knowledge
 from metaknowledge.cost import CostModel
 from metaknowledge.histories import KINDS
@@ -98,6 +99,7 @@ class WarmStart:
     trusted: bool = True
     extrapolating: bool = False
     neighbours: list[Neighbour] = field(default_factory=list)  # where the suggestions came from
+    own: OwnHistory = NO_HISTORY  # earlier searches on this very data: what failed on it does not come back
 
 
 def initial_count(time_budget: float | None, n_trials: int | None) -> int:
@@ -118,6 +120,7 @@ def plan_warm_start(
     time_budget: float | None = None,
     trial_time_limit: float | None = None,
     trial_shape: TrialShape | None = None,
+    own: OwnHistory = NO_HISTORY,
 ) -> WarmStart:
     """Suggestions (by ``method``, by default the task kind's) and priors (by ``prior_method``) for a new task.
 
@@ -128,7 +131,9 @@ def plan_warm_start(
     Given the ``trial_shape`` (the rows and features trials will fit), suggestions
     too slow to afford are passed over for the next ones: one that would likely
     pass the ``trial_time_limit``, and any that would take the suggestions
-    together past ``WARM_SHARE`` of the ``time_budget``.
+    together past ``WARM_SHARE`` of the ``time_budget``. What earlier searches
+    on this very data found (``own``) is obeyed: a configuration that timed out
+    or failed on it is not suggested, and one that ran costs what it took.
     """
     started = time.perf_counter()
     kind = KINDS.get(task_type, "classification")
@@ -136,25 +141,26 @@ def plan_warm_start(
     knowledge = prepared_knowledge(kb)
     if knowledge.empty:
         log.info("no task histories yet: the search starts cold")
-        return WarmStart([], {}, time.perf_counter() - started, method)
+        return WarmStart([], {}, time.perf_counter() - started, method, own=own)
 
     def ranked(by: str, count: int) -> list[Suggestion]:
         suggestions = knowledge.starter(by, learners).suggest(meta_features, task_type, k=3 * count,
                                                               learners=list(learners))
-        return [s for s in suggestions if not learners[s.config.learner].space.problems(dict(s.config.params))]
+        return [s for s in suggestions if own.allows(s.config)
+                and not learners[s.config.learner].space.problems(dict(s.config.params))]
 
     candidates = ranked(method, k)
     if method != ZERO_SHOT_METHOD:
         candidates = led_by(ranked(ZERO_SHOT_METHOD, 1)[:1], candidates)
     limits = (time_budget or float("inf"), trial_time_limit or float("inf"))
-    suggestions = _affordable(candidates, knowledge.cost, k, limits, trial_shape)
+    suggestions = _affordable(candidates, knowledge.cost, k, limits, trial_shape, own)
     regions = ranked(prior_method, PRIOR_SUGGESTIONS) if prior_method != method or k < PRIOR_SUGGESTIONS else candidates
     trusted = knowledge.tasks_per_kind.get(kind, 0) >= MIN_TASKS_TO_TRUST
     learned = priors(regions[:PRIOR_SUGGESTIONS], kind) if trusted else {}
     suggestions = _centre_learning_rates(suggestions, learned, meta_features, learners, knowledge, k)
     extrapolating = trial_shape is not None and trial_shape.rows > EXTRAPOLATION_FACTOR * HISTORY_ROWS
     found = _neighbours(knowledge, learners, meta_features, task_type, suggestions)
-    return WarmStart(suggestions, learned, time.perf_counter() - started, method, trusted, extrapolating, found)
+    return WarmStart(suggestions, learned, time.perf_counter() - started, method, trusted, extrapolating, found, own)
 
 
 def _neighbours(knowledge: PreparedKnowledge, learners: Mapping[str, Learner], meta_features: Mapping[str, float],
@@ -175,11 +181,14 @@ def _neighbours(knowledge: PreparedKnowledge, learners: Mapping[str, Learner], m
 
 
 def _affordable(
-    candidates: list[Suggestion], costs: CostModel, count: int, limits: tuple[float, float], shape: TrialShape | None
+    candidates: list[Suggestion], costs: CostModel, count: int, limits: tuple[float, float], shape: TrialShape | None,
+    own: OwnHistory = NO_HISTORY,
 ) -> list[Suggestion]:
     """The first ``count`` candidates, in rank order, that fit the (time budget, trial time limit) ``limits``.
 
-    A suggestion never timed (a new configuration) costs nothing in this plan.
+    A suggestion costs the seconds it took on this data before (``own``), else
+    what the cost model predicts; one never timed (a new configuration) costs
+    nothing in this plan.
     """
     time_budget, trial_limit = limits
     if shape is None or not costs.fitted or (time_budget == trial_limit == float("inf")):
@@ -187,7 +196,9 @@ def _affordable(
     allowance = WARM_SHARE * time_budget
     kept = []
     for suggestion in candidates:
-        seconds = (costs.predict(suggestion.config, shape.rows, shape.features) or 0.0) * shape.cost_factor
+        seconds = own.seconds.get(suggestion.config.key())
+        if seconds is None:
+            seconds = (costs.predict(suggestion.config, shape.rows, shape.features) or 0.0) * shape.cost_factor
         if seconds > allowance or COST_MARGIN * seconds > trial_limit:
             log.debug("passing over %s: about %.1f s, %.1f s left for suggestions", suggestion.config, seconds,
                       allowance)
@@ -235,6 +246,8 @@ def initial_configs(
     points, the defaults and then the suggestions run; on data much larger
     than the knowledge was measured on, defaults and suggestions alternate
     after the low-cost points (see :class:`~automl.knowledge.warm_start.WarmStart`).
+    Warm, a configuration that timed out or failed on this very data in an
+    earlier search (``warm.own``) is left out; the user's own are kept.
     """
     initial: list[tuple[Config, str]] = []
     by_cost = sorted(learners.values(), key=lambda learner: learner.cost)
@@ -251,8 +264,9 @@ def initial_configs(
             candidates = cheap + alternating([item for item in defaults if item not in cheap], suggested)
         else:  # the cheap corners alone can take half of a small budget on wide data: suggestions first
             candidates = suggested[:1] + learners_first(suggested[1:]) + cheap
+    own = warm.own if warm is not None else NO_HISTORY
     for config, origin in candidates:
-        if all(config != seen for seen, _ in initial):
+        if own.allows(config) and all(config != seen for seen, _ in initial):
             initial.append((config, origin))
     for item in extra or ():
         config = item if isinstance(item, Config) else Config.from_dict(item)

@@ -30,7 +30,8 @@ class SearchPlan:
     (origin ``"prior"``) and the rest from the sampler over the full space, so
     a wrong prior cannot trap the search. ``final_models`` is how many of the
     best configurations the final model may refit, which the budget's reserve
-    for that fit allows for.
+    for that fit allows for. ``avoid`` holds the keys of configurations known
+    to time out or fail on this data: the search never runs them.
     """
 
     space: SearchSpace
@@ -38,6 +39,7 @@ class SearchPlan:
     priors: dict[str, SearchSpace] = field(default_factory=dict)
     prior_share: float = 0.5
     final_models: int = 1
+    avoid: frozenset[str] = frozenset()
 
     def draw_from_priors(self, rng) -> Config | None:
         """A configuration from the priors, or None when this trial should come from the full space."""

@@ -5,11 +5,13 @@ A :class:`StudyDriver` wraps an Optuna study and answers three questions:
 initial configurations first, then draws from the priors or the sampler;
 repeated configurations are answered from a cache without running them),
 ``report()`` — whether a running trial should be pruned, and ``finish()`` —
-recording a result (a timeout counts as pruned, so samplers learn to avoid
-slow regions). It also keeps the budget's reserve for the final fit in step
-with the incumbent. The Optuna backend calls it in-process; the Ray backend
-calls it inside a coordinator actor, so time limits are handed out as
-durations, never as clock readings of another machine.
+recording a result (a timeout is stored as failed: it has no score of its own,
+and the configuration is not run again). Initial configurations enter the
+study's queue one at a time, so a search leaves no trial waiting. It also
+keeps the budget's reserve for the final fit in step with the incumbent. The
+Optuna backend calls it in-process; the Ray backend calls it inside a
+coordinator actor, so time limits are handed out as durations, never as clock
+readings of another machine.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from optuna.trial import TrialState
 from automl.search.backends.base import SearchPlan
 from automl.search.budget import Budget
 from automl.search.ensemble import likely_members
-from automl.search.evaluation import PRUNED, TIMEOUT, TrialResult
+from automl.search.evaluation import PRUNED, TrialResult
 from automl.search.metrics import Metric
 from automl.search.refit import RefitScale
 from searchspaces import Config, config_from_flat, flat_from_config
@@ -100,9 +102,8 @@ class StudyDriver:
         for result in self.previous:
             self._track(result)
         self.done = {r.config.key(): r for r in self.previous if r.status != PRUNED}
-        for config, origin in plan.initial:
-            if config.key() not in self.done:
-                study.enqueue_trial(flat_from_config(config), user_attrs={"origin": origin}, skip_if_exists=True)
+        # enqueued one at a time, just before it is asked for: a search that ends early leaves no trial waiting
+        self.queue = [(config, origin) for config, origin in plan.initial if config.key() not in self.done]
 
     def can_start(self) -> bool:
         return self.budget.can_start(self.started) and self.cache_hits < MAX_CACHE_HITS
@@ -110,13 +111,20 @@ class StudyDriver:
     def next(self) -> Job | None:
         """The next configuration to run, or None when the search may start nothing more."""
         while self.can_start():
-            self._maybe_enqueue_prior()
+            self._enqueue_next()
             trial = self.study.ask()
             config = config_from_flat(suggest(trial, self.plan.space))
             cached = self.done.get(config.key())
             if cached is not None:
                 self.cache_hits += 1
                 self._tell(trial, cached, record=False)  # the sampler learns the value; no new result exists
+                continue
+            if config.key() in self.plan.avoid:  # it timed out or failed on this data in an earlier search
+                self.cache_hits += 1
+                for key, value in (("learner", config.learner), ("status", "avoided"),
+                                   ("origin", trial.user_attrs.get("origin", "search"))):
+                    trial.set_user_attr(key, value)
+                self.study.tell(trial, state=TrialState.FAIL)
                 continue
             self.started += 1
             self.running[trial.number] = trial
@@ -189,12 +197,22 @@ class StudyDriver:
             members = likely_members(self.leaders, self.metric, self.plan.final_models)
             self.budget.plan_refit([self.scale.refit_seconds(r) for r in members])
 
-    def _maybe_enqueue_prior(self) -> None:
-        if not self.plan.priors or self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+    def _enqueue_next(self) -> None:
+        """Put the next initial configuration in the study's queue (one another process of a shared study already
+        runs is passed over), else a draw from the priors, unless a trial is waiting already."""
+        if self._waiting():
             return
-        config = self.plan.draw_from_priors(self.rng)
+        while self.queue:
+            config, origin = self.queue.pop(0)
+            self.study.enqueue_trial(flat_from_config(config), user_attrs={"origin": origin}, skip_if_exists=True)
+            if self._waiting():
+                return
+        config = self.plan.draw_from_priors(self.rng) if self.plan.priors else None
         if config is not None:
             self.study.enqueue_trial(flat_from_config(config), user_attrs={"origin": "prior"})
+
+    def _waiting(self) -> bool:
+        return bool(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
     def _tell(self, trial: optuna.Trial, result: TrialResult, record: bool = True) -> None:
         """Tell the study how ``trial`` ended; ``record``: store its result (False: a repeat answered from the cache).
@@ -209,8 +227,8 @@ class StudyDriver:
             trial.set_user_attr(key, value)
         if result.ok:
             self.study.tell(trial, result.value)
-        elif result.status in (PRUNED, TIMEOUT):
+        elif result.status == PRUNED:
             self.study.tell(trial, state=TrialState.PRUNED)
-        else:
+        else:  # a timeout too: as PRUNED it would carry a score of its unfinished folds, maybe above the best
             self.study.tell(trial, state=TrialState.FAIL)
 

@@ -21,8 +21,9 @@ from automl.search.backends.optuna_backend import (
 from automl.search.budget import Budget
 from automl.search.evaluation import Evaluator, Resampling
 from automl.search.metrics import get_metric
-from searchspaces import get_learner, joint_space
+from searchspaces import Config, get_learner, joint_space, register_learner, unregister_learner
 from searchspaces.space import LEARNER_KEY
+from tests.misbehaving import misbehaving_learner
 
 
 def test_no_storage_means_in_memory_and_a_ready_storage_is_used_as_it_is():
@@ -141,3 +142,28 @@ def test_a_search_run_again_on_the_same_sqlite_storage_resumes_with_its_trials_k
     stored = optuna.load_study(study_name="resumed", storage=f"sqlite:///{storage}")
     assert {r.number for r in second} <= {t.number for t in stored.trials}  # the new trial was written too
     assert not backend.interrupted
+
+
+def test_a_stored_study_holds_true_states_no_waiting_trial_and_no_timeout_scored(small_binary, tmp_path):
+    """A search that ends before its initial configurations ran leaves none of them waiting in the study, and a
+    trial stopped at its time limit is stored as failed (as pruned it would show the score of its unfinished folds,
+    maybe above the best)."""
+    X, y = small_binary
+    register_learner(misbehaving_learner(("ok", "sleep")), replace=True)
+    try:
+        learners = {name: get_learner(name, "classification") for name in ("misbehaving", "linear", "knn", "hgb")}
+        evaluator = Evaluator(load_dataset(X, y), get_metric(None, "binary"), learners, Resampling("cv", 3))
+        initial = [(Config("misbehaving", {"mode": "sleep"}), "user")]
+        initial += [(learner.default_config(), "default") for learner in learners.values()]
+        plan = SearchPlan(space=joint_space({name: learner.space for name, learner in learners.items()}),
+                          initial=initial)
+        storage = tmp_path / "states.db"
+        results = OptunaBackend(storage=storage, study_name="states", pruner=None).run(
+            plan, evaluator, Budget(None, max_trials=3, trial_time_limit=1.0), lambda result: None)
+    finally:
+        unregister_learner("misbehaving")
+    assert [r.status for r in results][:1] == ["timeout"] and len(results) == 3
+    study = optuna.load_study(study_name="states", storage=f"sqlite:///{storage}")
+    assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))  # 5 initial, 3 run: none left waiting
+    timed_out = [t for t in study.trials if t.user_attrs.get("status") == "timeout"]
+    assert len(timed_out) == 1 and timed_out[0].state == optuna.trial.TrialState.FAIL and timed_out[0].value is None
