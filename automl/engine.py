@@ -234,7 +234,7 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
             log.warning("search interrupted after %d trials: fitting the best so far "
                         "(run again with the same storage to resume)", len(results))
         final_model = fit_final_model(evaluator, results, budget, options.memory_limit, options.ensemble_size,
-                                      options.limits)
+                                      options.limits, first=plan.initial[0][0] if plan.initial else None)
         summary = SearchSummary(
             backend=search_backend.name,
             n_trials=len(results),

@@ -11,6 +11,12 @@ it in milliseconds. When the knowledge changes (every ``fit`` appends to the
 user's base) the key changes and the state is fitted afresh. A cache file
 that cannot be read or written costs only that refit.
 
+A first fit on a fresh machine has no cache yet, and its budget must not pay
+for the fitting: the state of the shipped knowledge alone ships with the
+package, ready (``automl/knowledge/data/prepared.pkl``, written by
+``python -m automl.knowledge.prepared``), and serves while the user's base is
+still empty and the code that fitted it is the code that runs.
+
 >>> prepared = prepared_knowledge(None)                # doctest: +SKIP
 >>> prepared.starter("nearest").suggest(meta, "binary")  # doctest: +SKIP
 """
@@ -34,7 +40,14 @@ from automl._version import __version__
 from metaknowledge.cost import CostModel
 from metaknowledge.histories import KINDS, Histories
 from metaknowledge.lr_prior import LearningRatePrior, best_learning_rates
-from metaknowledge.shipped import cache_dir, load_knowledge, shipped_directory, user_kb_path
+from metaknowledge.shipped import (
+    SHIPPED,
+    cache_dir,
+    load_knowledge,
+    shipped_directory,
+    shipped_knowledge,
+    user_kb_path,
+)
 from metaknowledge.snapshot import Knowledge
 from metaknowledge.warmstart import WarmStarter, make_warm_starter, prepared
 from searchspaces import space_learners
@@ -47,6 +60,7 @@ KEPT_CACHE_FILES = 8  # older cache files are deleted
 HISTORY_ROWS = 3000  # rows the shipped histories were evaluated on at most (automl kb build --max-rows)
 EAGER_METHODS = ("nearest", "portfolio", "nearest+portfolio")  # the starters the engine uses by default
 EAGER_SPACES = ("default", "with_boosters")  # ... fitted ahead, for the learners of these spaces
+SHIPPED_STATE = Path(__file__).parent / "data" / "prepared.pkl"  # the shipped knowledge's state, ready to use
 
 _in_process: dict[str, PreparedKnowledge] = {}
 
@@ -118,14 +132,15 @@ def knowledge_for(kb: str | Path | None) -> Knowledge:
 
 
 def prepared_knowledge(kb: str | Path | None) -> PreparedKnowledge:
-    """The prepared state of the knowledge ``kb`` names (see the module docstring): from memory, disk, or fitted."""
+    """The prepared state of the knowledge ``kb`` names (see the module docstring): from memory, the cache, the
+    state shipped ready with the package, or fitted."""
     key = knowledge_key(kb)
     if key in _in_process:
         return _in_process[key]
     path = cache_dir() / "warm" / f"{key}.pkl"
     state = _read(path)
     if state is None:
-        state = PreparedKnowledge.fit(knowledge_for(kb))
+        state = _shipped_state(kb) or PreparedKnowledge.fit(knowledge_for(kb))
         _write(path, state)
     _in_process.clear()  # one version of the knowledge at a time
     _in_process[key] = state
@@ -164,7 +179,43 @@ def _code_version() -> str:
     digest = hashlib.sha256(__version__.encode())
     for module in ("warmstart.py", "histories.py", "cost.py", "lr_prior.py"):
         digest.update((Path(metaknowledge.__file__).parent / module).read_bytes())
+    digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()[:16]
+
+
+def shipped_signature() -> str:
+    """What the shipped prepared state was fitted from and by: the cache format, the fitting code, and the names and
+    sizes of the shipped knowledge's files (not their times, which a checkout does not keep)."""
+    files = sorted((p.name, p.stat().st_size) for p in SHIPPED.glob("*.parquet"))
+    return hashlib.sha256(repr([CACHE_FORMAT, _code_version(), files]).encode()).hexdigest()[:24]
+
+
+def _shipped_state(kb: str | Path | None) -> PreparedKnowledge | None:
+    """The state shipped ready with the package, where it is the state of this knowledge: the shipped base alone
+    (the user's base not written yet, no task held out) fitted by this code; else None."""
+    user = user_kb_path(kb)
+    if excluded_tasks() or shipped_directory() != SHIPPED or (user.exists() and user.stat().st_size):
+        return None
+    try:
+        with open(SHIPPED_STATE, "rb") as handle:
+            signature, state = pickle.load(handle)
+    except Exception as error:  # missing, damaged or of another version: fit instead
+        log.debug("no shipped warm-start state (%s)", error)
+        return None
+    if signature != shipped_signature() or not isinstance(state, PreparedKnowledge):
+        log.info("the shipped warm-start state was fitted by other code: fitting it here once")
+        return None
+    return state
+
+
+def write_shipped_state() -> Path:
+    """Fit the state of the shipped knowledge alone and write it where the package ships it (run after the shipped
+    base or the fitting code changes: ``python -m automl.knowledge.prepared``)."""
+    state = PreparedKnowledge.fit(shipped_knowledge())
+    SHIPPED_STATE.parent.mkdir(parents=True, exist_ok=True)
+    with open(SHIPPED_STATE, "wb") as handle:
+        pickle.dump((shipped_signature(), state), handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return SHIPPED_STATE
 
 
 def _read(path: Path) -> PreparedKnowledge | None:
@@ -191,3 +242,9 @@ def _write(path: Path, state: PreparedKnowledge) -> None:
             stale.unlink(missing_ok=True)
     except OSError as error:
         log.debug("could not write the warm-start cache %s: %s", path, error)
+
+
+if __name__ == "__main__":  # the package's own copy of this module, so that the pickle names its classes' home
+    from automl.knowledge import prepared
+
+    print(f"wrote {prepared.write_shipped_state()}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -58,10 +59,11 @@ class FinalModel:
 
 def fit_final_model(
     evaluator: Evaluator, results: list[TrialResult], budget: Budget, memory_limit: float | None, ensemble_size: int,
-    limits: Limits = NO_LIMITS,
+    limits: Limits = NO_LIMITS, first: Config | None = None,
 ) -> FinalModel:
     """The final model of a search over ``results``, fitted within what is left of ``budget`` (see the module
-    docstring).
+    docstring). ``first`` is the configuration the search meant to run first (the head of the warm start), which
+    stands in when no trial finished in time.
 
     With ``limits``, only trials whose footprint is within them are chosen, and
     the members together must stay within them (:func:`within_limits`).
@@ -70,7 +72,7 @@ def fit_final_model(
     results = within_limits(results, limits, metric)
     best = best_result(results, metric)
     if best is None:
-        best = _stand_in(results, evaluator, budget)
+        best = _stand_in(results, evaluator, budget, first)
     rows, deadline = _refit_rows(evaluator, best, budget)
     if best.status == UNVALIDATED:
         rows = min(len(evaluator.y), STAND_IN_ROWS)
@@ -103,19 +105,26 @@ def fit_final_model(
     return FinalModel(ensemble, best, int(rows or len(evaluator.y)), note)
 
 
-def _stand_in(results: list[TrialResult], evaluator: Evaluator, budget: Budget) -> TrialResult:
-    """What to fit when no trial succeeded: the cheapest learner's low-cost corner, if the trials only ran out of time.
+def _stand_in(results: list[TrialResult], evaluator: Evaluator, budget: Budget, first: Config | None) -> TrialResult:
+    """What to fit when no trial succeeded, if the trials only ran out of time (or none could start): ``first``, the
+    configuration the search meant to run first, else the cheapest learner's low-cost corner.
 
-    On large data and a small budget every trial can pass its time limit; a
-    model fitted on a sample, unvalidated, then serves better than an error.
-    Trials that failed for other reasons (the data, the learners) raise
-    :class:`SearchFailed` with their errors.
+    On large data, a busy machine or a small budget every trial can pass its
+    time limit; a model fitted on a sample, unvalidated, then serves better than
+    an error. Trials that failed for other reasons (the data, the learners)
+    raise :class:`SearchFailed` with their errors.
     """
-    if budget.time_budget is None or not results or any(r.status not in (TIMEOUT, PRUNED) for r in results):
+    if budget.time_budget is None or any(r.status not in (TIMEOUT, PRUNED) for r in results):
         raise SearchFailed(_failure_summary(results, budget))
-    cheapest = min(evaluator.learners.values(), key=lambda learner: learner.cost)
-    log.warning("no trial finished within the budget; fitting %s's low-cost configuration on a sample", cheapest.name)
-    return TrialResult(cheapest.low_cost_config(), UNVALIDATED, origin="stand-in")
+    failed = {r.config.key() for r in results}
+    if first is None or first.key() in failed or first.learner not in evaluator.learners:
+        cheapest = min(evaluator.learners.values(), key=lambda learner: learner.cost)
+        first = cheapest.low_cost_config()
+    log.warning("no trial finished within the budget; fitting %s unvalidated on a sample", first)
+    warnings.warn(f"no trial finished within the time budget ({budget.time_budget} s): the model is {first} fitted "
+                  "on a sample, unvalidated; give fit a larger time_budget for a searched one", RuntimeWarning,
+                  stacklevel=2)
+    return TrialResult(first, UNVALIDATED, origin="stand-in")
 
 
 def within_limits(results: list[TrialResult], limits: Limits, metric: Metric) -> list[TrialResult]:

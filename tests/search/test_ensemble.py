@@ -229,9 +229,9 @@ def test_a_kernel_svm_gets_more_time_and_fewer_rows_for_its_final_fit_than_a_for
     the final fit, which then timed out and fell back to a constant predictor."""
     from automl.data.dataset import load_dataset
     from automl.search import final_model
-    from automl.search.backends.driver import RefitScale
     from automl.search.evaluation import OK, Evaluator, Resampling, TrialResult
     from automl.search.metrics import get_metric
+    from automl.search.refit import RefitScale
     from searchspaces import get_learner
 
     rng = np.random.default_rng(0)

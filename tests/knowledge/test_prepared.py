@@ -1,0 +1,44 @@
+"""The prepared knowledge: the shipped knowledge's state ships ready, so a first fit on a fresh machine fits no
+warm starter; the cache serves later processes."""
+
+from __future__ import annotations
+
+from automl.knowledge import prepared
+
+
+def test_the_shipped_state_was_fitted_by_this_code_from_the_shipped_knowledge():
+    """Fails after the shipped base or the fitting code changed: run `python -m automl.knowledge.prepared`."""
+    import pickle
+
+    with open(prepared.SHIPPED_STATE, "rb") as handle:
+        signature, state = pickle.load(handle)
+    assert signature == prepared.shipped_signature(), "stale: run python -m automl.knowledge.prepared"
+    assert isinstance(state, prepared.PreparedKnowledge) and not state.empty
+    assert state.tasks_per_kind["classification"] >= 100 and state.tasks_per_kind["regression"] >= 90
+
+
+def test_a_fresh_machine_fits_nothing_to_start_warm(tmp_path, monkeypatch):
+    monkeypatch.delenv("AUTOML_SHIPPED_KB")  # the shipped knowledge, as a user has it
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(prepared, "_in_process", {})
+
+    def refuse(cls, knowledge):
+        raise AssertionError("a first fit on a fresh machine must not fit the warm starters")
+
+    monkeypatch.setattr(prepared.PreparedKnowledge, "fit", classmethod(refuse))
+    state = prepared.prepared_knowledge(tmp_path / "no-base-yet.sqlite")
+    assert not state.empty and len(state.starter("nearest").suggest({}, "binary", k=3)) == 3
+    assert list((tmp_path / "empty-cache" / "automl" / "warm").glob("*.pkl"))  # the next process reads the cache
+
+
+def test_a_user_base_or_held_out_tasks_mean_the_shipped_state_does_not_apply(tmp_path, monkeypatch):
+    monkeypatch.delenv("AUTOML_SHIPPED_KB")
+    base = tmp_path / "kb.sqlite"
+    assert prepared._shipped_state(base) is not None
+    base.write_bytes(b"not empty")
+    assert prepared._shipped_state(base) is None  # the user's runs must be fitted in
+    monkeypatch.setenv(prepared.EXCLUDE_ENV, "adult")
+    assert prepared._shipped_state(tmp_path / "none.sqlite") is None
+    monkeypatch.delenv(prepared.EXCLUDE_ENV)
+    monkeypatch.setenv("AUTOML_SHIPPED_KB", "none")
+    assert prepared._shipped_state(tmp_path / "none.sqlite") is None
