@@ -131,31 +131,66 @@ def knowledge_for(kb: str | Path | None) -> Knowledge:
     return knowledge.without_tasks(excluded) if excluded else knowledge
 
 
-def prepared_knowledge(kb: str | Path | None) -> PreparedKnowledge:
+def prepared_knowledge(kb: str | Path | None, stale_ok: bool = False) -> PreparedKnowledge:
     """The prepared state of the knowledge ``kb`` names (see the module docstring): from memory, the cache, the
-    state shipped ready with the package, or fitted."""
+    state shipped ready with the package, or fitted.
+
+    With ``stale_ok``, the newest state prepared before the user's base last
+    grew serves rather than fitting one now (a small budget must not pay the
+    half second to two seconds that takes): it lacks only the latest runs of
+    the user's own searches, whose failures on the same data are read apart
+    (:mod:`automl.knowledge.own_history`). A fit with a larger budget, or
+    ``automl kb refresh``, prepares the current one.
+    """
     key = knowledge_key(kb)
-    if key in _in_process:
-        return _in_process[key]
-    path = cache_dir() / "warm" / f"{key}.pkl"
-    state = _read(path)
+    stale_key = f"{key}:stale"  # a stale state serves this process again, but only where stale is fine
+    if key in _in_process or (stale_ok and stale_key in _in_process):
+        return _in_process.get(key) or _in_process[stale_key]
+    folder = cache_dir() / "warm"
+    state = _read(folder / f"{key}.pkl")
+    if state is None and stale_ok:
+        state = _newest(folder, key.split("-")[0])
+        if state is not None:
+            _in_process.clear()
+            _in_process[stale_key] = state
+            return state
     if state is None:
         state = _shipped_state(kb) or PreparedKnowledge.fit(knowledge_for(kb))
-        _write(path, state)
+        _write(folder / f"{key}.pkl", state)
     _in_process.clear()  # one version of the knowledge at a time
     _in_process[key] = state
     return state
 
 
 def knowledge_key(kb: str | Path | None) -> str:
-    """A name for the current version of the knowledge, from its files' sizes and times, without reading them."""
-    parts: list[object] = [CACHE_FORMAT, _code_version(), excluded_tasks()]
+    """A name for the current version of the knowledge, from its files' sizes and times, without reading them:
+    ``FAMILY-VERSION``, where the family is all but the user's base's contents (the code, the shipped knowledge, the
+    tasks held out, where the user's base is), so that states of one family differ only by the user's searches."""
     shipped = shipped_directory()
-    parts.append(_stats(sorted(shipped.glob("*.parquet"))) if shipped is not None and shipped.is_dir()
-                 else "no shipped")
     user = user_kb_path(kb)
-    parts.append([str(user.resolve()), _stats([user, user.with_name(user.name + "-wal")])])
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
+    family: list[object] = [CACHE_FORMAT, _code_version(), excluded_tasks(), str(user.resolve())]
+    family.append(_stats(sorted(shipped.glob("*.parquet"))) if shipped is not None and shipped.is_dir()
+                  else "no shipped")
+    version = _stats([user, user.with_name(user.name + "-wal")])
+    return f"{_digest(family, 12)}-{_digest([family, version], 24)}"
+
+
+def _digest(parts: list[object], length: int) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:length]
+
+
+def _newest(folder: Path, family: str) -> PreparedKnowledge | None:
+    """The most recently written state of ``family`` in the cache ``folder``, if one can be read."""
+    try:
+        candidates = sorted(folder.glob(f"{family}-*.pkl"), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return None
+    for path in candidates:
+        state = _read(path)
+        if state is not None:
+            log.info("the warm start uses the knowledge as prepared before your latest searches (%s)", path.name)
+            return state
+    return None
 
 
 def _stats(paths: list[Path]) -> list[tuple[str, int, int]]:

@@ -44,6 +44,7 @@ WARM_SHARE = 0.5  # the suggestions are planned to take at most this share of th
 COST_MARGIN = 2.0  # predicted seconds are typically right within this factor
 HISTORY_TRAINING_SHARE = 2.0  # the histories were timed on 3-fold cross-validation: two times the rows trained on
 # data this many times larger than HISTORY_ROWS alternates suggestions with the learners' defaults
+FRESH_KNOWLEDGE_BUDGET = 30.0  # below it, the knowledge as prepared before the user's latest searches serves
 EXTRAPOLATION_FACTOR = 2
 
 
@@ -138,7 +139,7 @@ def plan_warm_start(
     started = time.perf_counter()
     kind = KINDS.get(task_type, "classification")
     method = method or DEFAULT_METHODS[kind]
-    knowledge = prepared_knowledge(kb)
+    knowledge = prepared_knowledge(kb, stale_ok=time_budget is not None and time_budget < FRESH_KNOWLEDGE_BUDGET)
     if knowledge.empty:
         log.info("no task histories yet: the search starts cold")
         return WarmStart([], {}, time.perf_counter() - started, method, own=own)

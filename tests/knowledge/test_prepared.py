@@ -42,3 +42,24 @@ def test_a_user_base_or_held_out_tasks_mean_the_shipped_state_does_not_apply(tmp
     monkeypatch.delenv(prepared.EXCLUDE_ENV)
     monkeypatch.setenv("AUTOML_SHIPPED_KB", "none")
     assert prepared._shipped_state(tmp_path / "none.sqlite") is None
+
+
+def test_a_small_budget_uses_the_knowledge_as_prepared_before_the_latest_searches(tmp_path, monkeypatch, capsys):
+    from automl.cli import main
+    from tests.knowledge_builders import synthetic_knowledge, write_knowledge
+
+    monkeypatch.setattr(prepared, "_in_process", {})
+    fits = []
+    real_fit = prepared.PreparedKnowledge.fit
+    monkeypatch.setattr(prepared.PreparedKnowledge, "fit", classmethod(lambda cls, k: fits.append(1) or real_fit(k)))
+    kb = tmp_path / "kb.sqlite"
+    write_knowledge(kb, synthetic_knowledge(n_tasks=12))
+    assert prepared.prepared_knowledge(kb, stale_ok=True).tasks_per_kind["classification"] == 12 and len(fits) == 1
+    write_knowledge(kb, synthetic_knowledge(n_tasks=16, seed=1))  # a later search wrote back: 4 more tasks
+    monkeypatch.setattr(prepared, "_in_process", {})  # a new process
+    stale = prepared.prepared_knowledge(kb, stale_ok=True)
+    assert stale.tasks_per_kind["classification"] == 12 and len(fits) == 1  # nothing fitted inside a small budget
+    assert main(["kb", "refresh", "--kb", str(kb)]) == 0 and len(fits) == 2
+    assert "now knows 16 tasks" in capsys.readouterr().out
+    monkeypatch.setattr(prepared, "_in_process", {})
+    assert prepared.prepared_knowledge(kb, stale_ok=True).tasks_per_kind["classification"] == 16 and len(fits) == 2
