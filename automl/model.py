@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,8 +34,6 @@ from automl.search.metrics import get_metric
 from automl.serving.distill import distill
 from automl.serving.export import ExportReport, Servable, export_onnx, require_format
 from searchspaces import Config
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

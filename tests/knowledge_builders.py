@@ -24,22 +24,15 @@ def synthetic_knowledge(n_tasks: int = 24, seed: int = 0) -> Knowledge:
     for i in range(n_tasks):
         name = f"t{i}"
         wide = i % 2 == 0
-        tasks.append({"name": name, "source": "corpus", "task_type": "binary", "metric": "roc_auc", "n_rows": 100,
-                      "n_features": 5, "n_classes": 2, "status": "ok"})
-        meta.append({"task": name, "version": EXTRACTOR_VERSION, "source": "automl", "seconds": 0.1,
-                     "features": json.dumps({"width": (5.0 if wide else -5.0) + rng.normal(), "noise": rng.normal()})})
+        tasks.append(_task(name, n_rows=100, n_features=5))
+        meta.append(_meta(name, {"width": (5.0 if wide else -5.0) + rng.normal(), "noise": rng.normal()}))
         for config in LINEAR + FOREST:
             good = (config.learner == "linear") == wide
             score = 0.9 if good else 0.6
             if config.learner == "linear":
                 score += 0.01 * np.log10(config.params["C"])  # stronger C is slightly better
-            runs.append({"run_key": f"{name}-{config.key()}", "task": name, "config_id": config.key(),
-                         "metric": "roc_auc", "fold_scores": "[]", "score": score + rng.normal(scale=0.002),
-                         "fit_seconds": 0.1, "status": "ok",
-                         "error": "", "origin": "test", "created": 0.0, "engine_version": ""})
-    configs = [{"config_id": c.key(), "learner": c.learner, "params": json.dumps(dict(c.params)), "space_version": ""}
-               for c in LINEAR + FOREST]
-    return Knowledge(pd.DataFrame(tasks), pd.DataFrame(meta), pd.DataFrame(configs), pd.DataFrame(runs))
+            runs.append(_run(name, config, score + rng.normal(scale=0.002)))
+    return _knowledge(tasks, meta, LINEAR + FOREST, runs)
 
 
 def write_knowledge(path, knowledge: Knowledge) -> None:
@@ -62,15 +55,31 @@ def same_everywhere(scored: list[tuple[Config, float]], n_tasks: int = 12, seed:
     tasks, meta, runs = [], [], []
     for i in range(n_tasks):
         name = f"s{i}"
-        tasks.append({"name": name, "source": "corpus", "task_type": "binary", "metric": "roc_auc", "n_rows": 200,
-                      "n_features": 3, "n_classes": 2, "status": "ok"})
-        meta.append({"task": name, "version": EXTRACTOR_VERSION, "source": "automl", "seconds": 0.1,
-                     "features": json.dumps({"noise": rng.normal()})})
+        tasks.append(_task(name, n_rows=200, n_features=3))
+        meta.append(_meta(name, {"noise": rng.normal()}))
         for config, score in scored:
-            runs.append({"run_key": f"{name}-{config.key()}", "task": name, "config_id": config.key(),
-                         "metric": "roc_auc", "fold_scores": "[]", "score": score + rng.normal(scale=0.002),
-                         "fit_seconds": 0.1, "status": "ok", "error": "", "origin": "test", "created": 0.0,
-                         "engine_version": ""})
-    configs = [{"config_id": c.key(), "learner": c.learner, "params": json.dumps(dict(c.params)), "space_version": ""}
-               for c, _ in scored]
-    return Knowledge(pd.DataFrame(tasks), pd.DataFrame(meta), pd.DataFrame(configs), pd.DataFrame(runs))
+            runs.append(_run(name, config, score + rng.normal(scale=0.002)))
+    return _knowledge(tasks, meta, [config for config, _ in scored], runs)
+
+
+def _task(name: str, n_rows: int, n_features: int) -> dict:
+    return {"name": name, "source": "corpus", "task_type": "binary", "metric": "roc_auc", "n_rows": n_rows,
+            "n_features": n_features, "n_classes": 2, "status": "ok"}
+
+
+def _meta(name: str, features: dict[str, float]) -> dict:
+    return {"task": name, "version": EXTRACTOR_VERSION, "source": "automl", "seconds": 0.1,
+            "features": json.dumps(features)}
+
+
+def _run(name: str, config: Config, score: float) -> dict:
+    """A successful run of ``config`` on task ``name``, of 0.1 s."""
+    return {"run_key": f"{name}-{config.key()}", "task": name, "config_id": config.key(), "metric": "roc_auc",
+            "fold_scores": "[]", "score": score, "fit_seconds": 0.1, "status": "ok", "error": "", "origin": "test",
+            "created": 0.0, "engine_version": ""}
+
+
+def _knowledge(tasks: list[dict], meta: list[dict], configs: list[Config], runs: list[dict]) -> Knowledge:
+    rows = [{"config_id": c.key(), "learner": c.learner, "params": json.dumps(dict(c.params)), "space_version": ""}
+            for c in configs]
+    return Knowledge(pd.DataFrame(tasks), pd.DataFrame(meta), pd.DataFrame(rows), pd.DataFrame(runs))

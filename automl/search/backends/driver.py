@@ -200,7 +200,7 @@ class StudyDriver:
     def _enqueue_next(self) -> None:
         """Put the next initial configuration in the study's queue (one another process of a shared study already
         runs is passed over), else a draw from the priors, unless a trial is waiting already."""
-        if self._waiting():
+        if (not self.queue and not self.plan.priors) or self._waiting():  # nothing to enqueue: no storage query
             return
         while self.queue:
             config, origin = self.queue.pop(0)
