@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from automl.data.dataset import Dataset, load_dataset
@@ -23,9 +24,12 @@ from automl.knowledge.warm_start import (
     WarmStart,
     initial_configs,
     initial_count,
+    led_by_portfolio,
+    needs_meta_features,
+    plan_portfolio,
     plan_warm_start,
 )
-from automl.knowledge.writeback import remember
+from automl.knowledge.writeback import remember, remember_meta_features
 from automl.model import AutoModel, SearchSummary, WarmStartRecord
 from automl.options import FitOptions
 from automl.pipeline.footprint import Limits
@@ -34,7 +38,7 @@ from automl.reporting.report import write_report
 from automl.search.backends.base import Backend, SearchPlan
 from automl.search.backends.optuna_backend import OptunaBackend
 from automl.search.backends.ray_backend import RayBackend
-from automl.search.budget import Budget
+from automl.search.budget import Budget, search_rows
 from automl.search.ensemble import Ensemble
 from automl.search.evaluation import OK, Evaluator, TrialResult, choose_resampling
 from automl.search.final_model import constant_pipeline, fit_final_model, trim_to_limits
@@ -46,8 +50,8 @@ from searchspaces.torch_learners import compressible, is_compressible
 
 log = logging.getLogger(__name__)
 
-ROWS_PER_SECOND_OF_BUDGET = 2_000  # search on a sample of at most this many rows per budget second
-MIN_SEARCH_ROWS = 5_000
+WRITEBACK_DESCRIBE_SHARE = 0.2  # a fit that skipped meta-features describes its data after the final fit if this
+# share of its budget is left
 
 
 def fit(
@@ -197,7 +201,10 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
         dataset = load_dataset(data, y, target=options.target, task=options.task, categorical=options.categorical)
         metric = get_metric(options.metric, dataset.task)
         meta_learner = _meta_init_learner(options.meta_init, dataset)
-        meta_features = describe(dataset, options.seed) if (options.remember or options.warm_start) else None
+        # Meta-features cost a fit's budget; below PRIORS_FROM_BUDGET the shipped portfolio leads without them
+        describe_first = bool(options.warm_start) and needs_meta_features(dataset.kind, options.time_budget,
+                                                                            options.warm_start)
+        meta_features = describe(dataset, options.seed) if describe_first else None
         evaluator = _make_evaluator(dataset, metric, options)
         if meta_learner is not None:
             from automl.learn2learn.meta_init import with_meta_learner
@@ -212,6 +219,7 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
             priors=warm.priors if warm is not None else {},
             final_models=options.ensemble_size,
             avoid=frozenset() if warm is None else warm.own.failed - named,
+            on_started=partial(_prime_imports, evaluator),
         )
         search_backend = make_backend(options)
         log.info(
@@ -219,7 +227,6 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
             dataset.task, len(dataset.X), dataset.X.shape[1], metric.name, sorted(evaluator.learners),
             evaluator.resampling,
         )
-        _prime_imports(evaluator)
         prepared = time.monotonic()
         results = _search(search_backend, plan, evaluator, budget, options.verbose)
         searched = time.monotonic()
@@ -235,6 +242,8 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
                         "(run again with the same storage to resume)", len(results))
         final_model = fit_final_model(evaluator, results, budget, options.memory_limit, options.ensemble_size,
                                       options.limits, first=plan.initial[0][0] if plan.initial else None)
+        if options.remember and meta_features is None:
+            _remember_meta_features(dataset, options, budget)
         summary = SearchSummary(
             backend=search_backend.name,
             n_trials=len(results),
@@ -279,20 +288,25 @@ def zero_shot(
 ) -> AutoModel:
     """Fit, once and without search, the configuration meta-knowledge ranks first for ``data``.
 
-    Costs one set of meta-features and one fit, like FLAML's zero-shot
-    defaults. Without any knowledge it fits the first learner's default.
-    Arguments mean what they mean for :func:`fit`.
+    That is the head of the shipped portfolio learned without a budget (the
+    configuration best on average over the corpus), which costs nothing to
+    choose; like FLAML's zero-shot defaults, one fit in all. Without a
+    portfolio for the data's kind (or with ``learners`` it does not cover) the
+    nearest datasets' pick is fitted, and without any knowledge the first
+    learner's default. Arguments mean what they mean for :func:`fit`.
 
     >>> model = automl.zero_shot("train.csv", target="label")  # doctest: +SKIP
     """
     started = time.monotonic()
-    zero_shot_space = space or ("default" if learners is None else None)  # the space the zero-shot pick was chosen for
-    options = FitOptions(target=target, task=task, metric=metric, learners=learners, space=zero_shot_space,
+    options = FitOptions(target=target, task=task, metric=metric, learners=learners, space=space,
                          categorical=categorical, seed=seed, kb=kb, time_budget=None, n_trials=1)
     dataset = load_dataset(data, y, target=target, task=task, categorical=categorical)
     chosen_metric = get_metric(metric, dataset.task)
     evaluator = _make_evaluator(dataset, chosen_metric, options)
-    warm = plan_warm_start(describe(dataset, seed), dataset.task, evaluator.learners, 1, kb, method=ZERO_SHOT_METHOD)
+    warm = plan_portfolio(dataset.task, evaluator.learners, None)
+    if warm is None:
+        warm = plan_warm_start(describe(dataset, seed), dataset.task, evaluator.learners, 1, kb,
+                               method=ZERO_SHOT_METHOD)
     if warm.suggestions:
         config, origin = warm.suggestions[0].config, f"warm:{warm.method}"
     else:
@@ -336,7 +350,7 @@ def _make_evaluator(dataset: Dataset, metric: Metric, options: FitOptions) -> Ev
     """The evaluator of the search: the learners searched, the resampling, and the rows trials fit on."""
     learners, time_budget = options.learners, options.time_budget
     space = options.space or (None if learners is not None else default_space(time_budget))
-    max_rows = None if time_budget is None else max(MIN_SEARCH_ROWS, int(time_budget * ROWS_PER_SECOND_OF_BUDGET))
+    max_rows = search_rows(time_budget)
     try:
         chosen = resolve_learners(dataset.kind, learners, space)
         # Holdout or not is decided on all the rows, not on the search's sample: a small budget must not buy
@@ -387,21 +401,43 @@ def _warm_start(
     options: FitOptions, meta_features: Mapping[str, float] | None, dataset: Dataset, evaluator: Evaluator,
     budget: Budget
 ) -> WarmStart | None:
-    """What meta-knowledge suggests for this dataset (None for a cold start)."""
+    """What meta-knowledge suggests for this dataset (None for a cold start).
+
+    The shipped portfolio of the budget leads (``warm_start=True``); with
+    meta-features, the nearest datasets add their priors (and, given a number
+    of suggestions as ``warm_start``, their suggestions instead).
+    """
     warm_start, kb = options.warm_start, options.kb
-    if not warm_start or meta_features is None:
+    if not warm_start:
         return None
+    own = own_history(dataset, kb)
+    portfolio = plan_portfolio(dataset.task, evaluator.learners, budget.time_budget, own) if warm_start is True \
+        else None
+    if meta_features is None:
+        if portfolio is not None:
+            log.info("warm start (%s): %d configurations", portfolio.method, len(portfolio.suggestions))
+        return portfolio
     k = initial_count(budget.time_budget, budget.max_trials) if warm_start is True else int(warm_start)
     try:
         shape = TrialShape(len(evaluator.rows), dataset.X.shape[1], evaluator.resampling.training_share)
         warm = plan_warm_start(meta_features, dataset.task, evaluator.learners, k, kb, time_budget=budget.time_budget,
-                               trial_time_limit=budget.trial_time_limit, trial_shape=shape,
-                               own=own_history(dataset, kb))
+                               trial_time_limit=budget.trial_time_limit, trial_shape=shape, own=own)
     except Exception as error:  # a broken knowledge base must not stop the search
-        log.warning("warm start unavailable (%s: %s); starting cold", type(error).__name__, error)
-        return None
+        log.warning("warm start unavailable (%s: %s); starting with the portfolio alone", type(error).__name__,
+                    error)
+        return portfolio
+    if not warm.suggestions:
+        return portfolio
+    warm = led_by_portfolio(warm, portfolio)
     log.info("warm start (%s): %d suggestions in %.2f s", warm.method, len(warm.suggestions), warm.seconds)
-    return warm if warm.suggestions else None
+    return warm
+
+
+def _remember_meta_features(dataset: Dataset, options: FitOptions, budget: Budget) -> None:
+    """Describe the data for the write-back after the final fit, where the budget still has room for it."""
+    if budget.time_budget is not None and budget.remaining() < WRITEBACK_DESCRIBE_SHARE * budget.time_budget:
+        return
+    remember_meta_features(dataset, describe(dataset, options.seed), options.kb)
 
 
 def _search(backend: Backend, plan: SearchPlan, evaluator: Evaluator, budget: Budget,
@@ -427,12 +463,15 @@ def _serve_within(model: AutoModel, limits: Limits, row: Any) -> None:
 
 
 def _prime_imports(evaluator: Evaluator) -> None:
-    """Fit and apply a tiny pipeline, and build each learner's default estimator, here, before any worker is forked.
+    """Fit and apply a tiny pipeline, and build each learner's default estimator, here, while the first trials run.
 
     scikit-learn imports some modules on first use, and learners import their
     libraries when they first build an estimator (lightgbm, torch: a second or
-    more each). Paid once in this process, they are inherited by every worker,
-    the final fit's fresh one included, instead of eating into their time.
+    more each). Paid once in this process, they are inherited by every worker
+    it starts later, the final fit's fresh one included, instead of eating into
+    their time. It runs once the first trials are running (``SearchPlan.on_started``),
+    so that it does not delay them: the search's first workers import what their
+    trials need themselves.
     """
     try:
         constant_pipeline(evaluator, rows=20).predict(evaluator.dataset.X.iloc[:5])

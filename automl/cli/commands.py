@@ -23,6 +23,8 @@ from automl.engine import fit_with_options, work
 from automl.errors import AutoMLError, ConfigError, DataError, ModelFileError
 from automl.knowledge.build import build_knowledge_base
 from automl.knowledge.prepared import prepared_knowledge
+from automl.knowledge.repository import POOL_SIZE, REPOSITORY_ROWS, build_prediction_repository
+from automl.knowledge.repository import TRIAL_TIME_LIMIT as REPOSITORY_TRIAL_TIME
 from automl.model import AutoModel, load
 from automl.options import FitOptions
 from automl.serving.distill import DistilledModel
@@ -147,17 +149,25 @@ def _parser() -> argparse.ArgumentParser:
     build = kb_commands.add_parser("build", help="evaluate the shared candidates on a corpus of datasets")
     build.add_argument("--datasets", required=True, help="a directory in the PMLB layout")
     build.add_argument("--names", nargs="+", help="only these datasets")
-    build.add_argument("--configs", type=int, default=150, help="candidate configurations per task (default 150)")
+    build.add_argument("--configs", type=int,
+                       help="candidate configurations per task (default 150; per task kind's pool with --predictions, "
+                            "default 48)")
     build.add_argument("--folds", type=int, default=3)
-    build.add_argument("--max-rows", type=int, default=5000, help="rows sampled per dataset (default 5000)")
+    build.add_argument("--max-rows", type=int, help="rows sampled per dataset (default 5000; 1000 with --predictions)")
     build.add_argument("--jobs", type=int, default=1)
-    build.add_argument("--trial-time", type=float, default=60.0, help="per-run time limit in seconds")
+    build.add_argument("--trial-time", type=float, help="per-run time limit in seconds (default 60; 30 with "
+                                                         "--predictions)")
     build.add_argument("--neural", action="store_true",
                        help="evaluate the neural grid (MLP architectures x learning rates, capped epochs; needs torch)")
     build.add_argument("--learners", nargs="+",
                        help="only these learners' candidates (--configs shared among them), "
                             "to add new learners to a base")
-    build.add_argument("--kb", required=True, help="the knowledge base file to create or extend")
+    build.add_argument("--predictions", action="store_true",
+                       help="build the repository of out-of-fold predictions that portfolios are learned from "
+                            "(each kind's candidate pool on every dataset; rows capped by --max-rows, default 1000) "
+                            "in the directory --out")
+    build.add_argument("--out", help="the prediction repository's directory (with --predictions)")
+    build.add_argument("--kb", help="the knowledge base file to create or extend (not with --predictions)")
     openml = kb_commands.add_parser("import-openml", help="import tasks, qualities and run histories from OpenML")
     openml.add_argument("--tasks", nargs="+", type=int, required=True, help="OpenML task ids")
     openml.add_argument("--flows", nargs="+", type=int, help="only runs of these flows")
@@ -337,12 +347,16 @@ def _kb(args: argparse.Namespace) -> None:
             print(json.dumps(KnowledgeBase(user, readonly=True).info(), indent=2))
         else:
             print(f"your knowledge base ({user}) is empty: every fit() adds to it")
+    elif args.kb_command == "build" and args.predictions:
+        _build_predictions(args)
     elif args.kb_command == "build":
-
+        if not args.kb:
+            raise SystemExit("automl kb build: give --kb FILE, the knowledge base to create or extend "
+                             "(or --predictions --out DIR for the prediction repository)")
         report = build_knowledge_base(
-            args.kb, args.datasets, names=args.names, n_configs=args.configs, folds=args.folds,
-            max_rows=args.max_rows, jobs=args.jobs, trial_time_limit=args.trial_time, neural=args.neural,
-            learners=args.learners,
+            args.kb, args.datasets, names=args.names, n_configs=args.configs or 150, folds=args.folds,
+            max_rows=args.max_rows or 5000, jobs=args.jobs, trial_time_limit=args.trial_time or 60.0,
+            neural=args.neural, learners=args.learners,
         )
         print(f"{report.datasets} datasets, {report.runs_added} runs added, {report.skipped_pairs} already done, "
               f"{len(report.failed_datasets)} failed to load, {report.seconds:.0f} s")
@@ -369,6 +383,21 @@ def _kb(args: argparse.Namespace) -> None:
     else:
         raise SystemExit("automl kb: choose one of info, build, import-openml, export, merge, refresh "
                          "(see automl kb --help)")
+
+
+def _build_predictions(args: argparse.Namespace) -> None:
+    """``automl kb build --predictions``: the prediction repository, resumable, its size printed at the end."""
+    if not args.out:
+        raise SystemExit("automl kb build --predictions: give --out DIR, the directory of the prediction repository "
+                         "(kept outside the package; a build into the same directory resumes)")
+    report = build_prediction_repository(args.out, args.datasets, names=args.names,
+                                         max_rows=args.max_rows or REPOSITORY_ROWS, jobs=args.jobs,
+                                         trial_time_limit=args.trial_time or REPOSITORY_TRIAL_TIME,
+                                         pool_size=args.configs or POOL_SIZE)
+    print(f"{report.tasks_added} tasks added, {report.tasks_skipped} already done, {len(report.failed)} failed to "
+          f"load, {report.seconds:.0f} s; the repository in {args.out} holds {report.size_bytes / 2**20:.1f} MB")
+    for name, error in report.failed.items():
+        print(f"  {name}: {error}")
 
 
 def _bench(argv: list[str]) -> int:

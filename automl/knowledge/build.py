@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from automl._version import __version__
 from automl.data.dataset import Dataset, load_dataset
 from automl.data.sources import dataset_name
 from automl.knowledge.describe import describe
-from automl.search.evaluation import PRUNED, Evaluator, Resampling
+from automl.search.evaluation import PRUNED, Evaluator, Resampling, TrialResult
 from automl.search.metrics import get_metric
 from automl.search.worker import WorkerPool
 from metaknowledge.candidates import candidate_set, neural_candidates
@@ -165,25 +165,32 @@ def build_knowledge_base(
 
 def _evaluate_all(kb, name, evaluator, todo, jobs, trial_time_limit, version, bar) -> int:
     added = 0
-    queue = list(todo)
+    for result in evaluate_configs(evaluator, todo, jobs, trial_time_limit):
+        learner = evaluator.learner(result.config.learner)
+        run = Run(
+            config=result.config,
+            metric=evaluator.metric.name,
+            score=result.value if result.ok else None,
+            status="failed" if result.status == PRUNED else result.status,
+            fold_scores=[float(v) for v in result.fold_values if np.isfinite(v)],
+            fit_seconds=result.fit_seconds or result.wall_seconds,
+            error=result.error,
+            origin=BUILDER_ORIGIN,
+            engine_version=version,
+            space_version=learner.space.fingerprint(),
+        )
+        added += kb.add_runs(name, [run])
+        bar.update(1)
+    return added
+
+
+def evaluate_configs(evaluator: Evaluator, configs: Sequence[Config], jobs: int,
+                     trial_time_limit: float) -> Iterator[TrialResult]:
+    """Each of ``configs`` evaluated on ``jobs`` worker processes under a per-run time limit, as each ends."""
+    queue = list(configs)
     with WorkerPool(evaluator, jobs) as pool:
         while queue or pool.busy:
             while queue and pool.idle:
                 pool.submit(queue.pop(0), time.monotonic() + trial_time_limit)
             for _, result in pool.wait(1.0):
-                learner = evaluator.learner(result.config.learner)
-                run = Run(
-                    config=result.config,
-                    metric=evaluator.metric.name,
-                    score=result.value if result.ok else None,
-                    status="failed" if result.status == PRUNED else result.status,
-                    fold_scores=[float(v) for v in result.fold_values if np.isfinite(v)],
-                    fit_seconds=result.fit_seconds or result.wall_seconds,
-                    error=result.error,
-                    origin=BUILDER_ORIGIN,
-                    engine_version=version,
-                    space_version=learner.space.fingerprint(),
-                )
-                added += kb.add_runs(name, [run])
-                bar.update(1)
-    return added
+                yield result

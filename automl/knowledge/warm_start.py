@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from automl.errors import ConfigError
 from automl.knowledge.own_history import NO_HISTORY, OwnHistory
+from automl.knowledge.portfolio import shipped_portfolio
 from automl.knowledge.prepared import HISTORY_ROWS, PreparedKnowledge, prepared_knowledge
 from metaknowledge.cost import CostModel
 from metaknowledge.histories import KINDS
@@ -45,6 +46,9 @@ COST_MARGIN = 2.0  # predicted seconds are typically right within this factor
 HISTORY_TRAINING_SHARE = 2.0  # the histories were timed on 3-fold cross-validation: two times the rows trained on
 # data this many times larger than HISTORY_ROWS alternates suggestions with the learners' defaults
 FRESH_KNOWLEDGE_BUDGET = 30.0  # below it, the knowledge as prepared before the user's latest searches serves
+# Below it the shipped portfolio alone leads a search: no meta-features, no fitted starter, nothing paid at fit time.
+# From it the nearest datasets also narrow the search's priors (the peer benchmark measured them paying at 30 s only).
+PRIORS_FROM_BUDGET = 30.0
 EXTRAPOLATION_FACTOR = 2
 
 
@@ -101,6 +105,7 @@ class WarmStart:
     extrapolating: bool = False
     neighbours: list[Neighbour] = field(default_factory=list)  # where the suggestions came from
     own: OwnHistory = NO_HISTORY  # earlier searches on this very data: what failed on it does not come back
+    ordered: bool = False  # a portfolio: its order was learned for the ensemble that follows, and runs as it is
 
 
 def initial_count(time_budget: float | None, n_trials: int | None) -> int:
@@ -108,6 +113,45 @@ def initial_count(time_budget: float | None, n_trials: int | None) -> int:
     if n_trials is not None and time_budget is None:
         return max(1, min(25, n_trials // 2))
     return int(min(25, max(3, (time_budget or 60) / 2)))
+
+
+def needs_meta_features(kind: str, time_budget: float | None, warm_start: bool | int = True) -> bool:
+    """Whether a warm start of ``time_budget`` seconds describes the data: for priors, or where no portfolio ships.
+
+    >>> needs_meta_features("classification", 10), needs_meta_features("classification", 60)
+    (False, True)
+    """
+    if warm_start is not True or shipped_portfolio(kind, time_budget) is None:
+        return True
+    return time_budget is None or time_budget >= PRIORS_FROM_BUDGET
+
+
+def plan_portfolio(task_type: str, learners: Mapping[str, Learner], time_budget: float | None,
+                   own: OwnHistory = NO_HISTORY) -> WarmStart | None:
+    """The warm start that costs nothing at fit time: the shipped portfolio of the task kind and budget.
+
+    Its members of learners the search leaves out, invalid in their space, or
+    that failed on this very data before (``own``) are passed over. None when
+    the table has no portfolio for this kind or no member is left.
+    """
+    started = time.perf_counter()
+    portfolio = shipped_portfolio(KINDS.get(task_type, "classification"), time_budget)
+    if portfolio is None:
+        return None
+    suggestions = [Suggestion(config, portfolio.method, 0.0) for config in portfolio.configs
+                   if config.learner in learners and own.allows(config)
+                   and not learners[config.learner].space.problems(dict(config.params))]
+    if not suggestions:
+        return None
+    return WarmStart(suggestions, {}, time.perf_counter() - started, portfolio.method, own=own, ordered=True)
+
+
+def led_by_portfolio(warm: WarmStart, portfolio: WarmStart | None) -> WarmStart:
+    """``warm``'s priors and provenance with the portfolio's suggestions in their order (``warm`` without one)."""
+    if portfolio is None:
+        return warm
+    return replace(warm, suggestions=portfolio.suggestions, method=f"{portfolio.method}+{warm.method} priors",
+                   seconds=warm.seconds + portfolio.seconds, ordered=True)
 
 
 def plan_warm_start(
@@ -238,7 +282,9 @@ def initial_configs(
 
     Cold, every learner's low-cost point comes first (learners in order of
     their cost hint), so that something finishes early even on data where the
-    rest is slow, then the learners' defaults. Warm, when the knowledge is
+    rest is slow, then the learners' defaults. Led by a portfolio
+    (``warm.ordered``), its members run in their learned order, then the cold
+    start's configurations it does not hold. Otherwise warm, when the knowledge is
     trusted on data of its size, the suggestions of meta-knowledge come first:
     the zero-shot pick, then each suggested learner's best suggestion before
     any learner's second (the final model is an ensemble, and members of
@@ -258,7 +304,9 @@ def initial_configs(
         candidates = cheap + defaults
     else:
         suggested = [(s.config, f"warm:{s.method}") for s in warm.suggestions]
-        if not warm.trusted:
+        if warm.ordered:  # a portfolio learned for the ensemble that follows: as it is, then the cold start's
+            candidates = suggested + cheap + defaults
+        elif not warm.trusted:
             candidates = cheap + defaults + suggested
         elif warm.extrapolating:
             # defaults that are their learner's cheap corner too have run already: alternate with the others

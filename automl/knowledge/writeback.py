@@ -53,6 +53,15 @@ def remember(
     return path
 
 
+def remember_meta_features(dataset: Dataset, meta_features: dict[str, float], kb: str | Path | None = None) -> None:
+    """Add the meta-features of a task :func:`remember` wrote without them (a fit too short to pay for them first)."""
+    path = user_kb_path(kb)
+    try:
+        KnowledgeBase(path).set_meta_features(task_name(dataset), EXTRACTOR_VERSION, meta_features)
+    except Exception as error:  # as in remember: the model matters more
+        _report_failure(path, f"{type(error).__name__}: {error}")
+
+
 def _write(
     base: KnowledgeBase, dataset: Dataset, metric: str, results: list[TrialResult],
     meta_features: dict[str, float] | None, engine_version: str,

@@ -15,6 +15,8 @@ from automl.errors import ConfigError
 MIN_RESERVE = 0.3  # seconds always kept for the final fit
 MAX_RESERVE_SHARE = 0.3  # the reserve never takes more than this share of the budget
 REFIT_SAFETY = 1.3  # the final fit on more rows tends to take longer than the scaled estimate
+ROWS_PER_SECOND_OF_BUDGET = 2_000  # search on a sample of at most this many rows per budget second
+MIN_SEARCH_ROWS = 5_000
 MEMBERS_RESERVE_SHARE = 0.1  # the final model's other members may take at most this share of the budget from the search
 
 
@@ -29,6 +31,15 @@ def check_budget(time_budget: float | None, n_trials: int | None) -> None:
             raise ConfigError(f"time_budget must be a positive number of seconds, got {time_budget}")
     if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
         raise ConfigError(f"n_trials must be a positive whole number, got {n_trials!r}")
+
+
+def search_rows(time_budget: float | None) -> int | None:
+    """The most rows a search of ``time_budget`` seconds evaluates its trials on (None: all of them).
+
+    >>> search_rows(3), search_rows(10), search_rows(None)
+    (5000, 20000, None)
+    """
+    return None if time_budget is None else max(MIN_SEARCH_ROWS, int(time_budget * ROWS_PER_SECOND_OF_BUDGET))
 
 
 @dataclass

@@ -32,6 +32,8 @@ class SearchPlan:
     best configurations the final model may refit, which the budget's reserve
     for that fit allows for. ``avoid`` holds the keys of configurations known
     to time out or fail on this data: the search never runs them.
+    ``on_started`` is work for this process once the first trials run (priming
+    imports for the workers it starts later), so that it does not delay them.
     """
 
     space: SearchSpace
@@ -40,6 +42,13 @@ class SearchPlan:
     prior_share: float = 0.5
     final_models: int = 1
     avoid: frozenset[str] = frozenset()
+    on_started: Callable[[], None] | None = None
+
+    def started(self) -> None:
+        """Run ``on_started`` (once): the backend calls this when its first trials are running."""
+        if self.on_started is not None:
+            work, self.on_started = self.on_started, None
+            work()
 
     def draw_from_priors(self, rng) -> Config | None:
         """A configuration from the priors, or None when this trial should come from the full space."""

@@ -177,6 +177,7 @@ class OptunaBackend(Backend):
                             break
                         reporter = partial(driver.report, job.number) if driver.pruning else None
                         pool.submit(job.config, time.monotonic() + job.seconds, reporter, ticket=job.number)
+                    plan.started()
                     if not pool.busy:
                         break
                     finished = pool.cancel_all() if driver.seconds_left() <= 0 else pool.wait(POLL_SECONDS)

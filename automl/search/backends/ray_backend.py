@@ -279,6 +279,7 @@ class RayBackend(Backend):
 
     def run(self, plan: SearchPlan, evaluator: Evaluator, budget: Budget,
             on_result: ResultCallback) -> list[TrialResult]:
+        plan.started()  # Ray's workers are processes of their own: this process primes for its final fit only
         ray = connect(self.address)
         runner = self._run_batched if self.mode == "batched" else self._run_tune
         try:

@@ -1,0 +1,166 @@
+"""The replay table: every warm-start policy replayed side by side on the prediction repository, per budget.
+
+Each corpus task is replayed with policies learned without it (tasks are
+split into ``--folds`` groups per task kind; a group's portfolios are learned
+on the other groups, a stricter hold-out than leaving one dataset out):
+
+- ``cold``: the defaults alone, as the engine without knowledge runs them
+  (every learner's low-cost point, then its default, cheapest learner first);
+- ``warm_today``: today's warm start (the nearest-datasets and greedy-portfolio
+  starters on meta-features, as ``automl.knowledge.warm_start`` plans it), its
+  suggestions restricted to the repository's pool, then the low-cost points;
+- ``static``: one portfolio learned without a budget, used at every budget;
+- ``budget``: the portfolio learned for the budget;
+- ``conditioned``: the budget's portfolio learned on the tasks of the same size
+  region only (``REGIONS``: rows up to 1,000, or more).
+
+Every portfolio is followed by what the cold start would run that it does not
+hold. Prints and writes ``benchmarks/results/replay/`` (``table.md``, ``per_task.csv``).
+
+    python -m benchmarks.replay_table --repository ../predictions
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from automl.knowledge.portfolio_build import (
+    BUDGETS,
+    cold_order,
+    followed_by_cold,
+    greedy_portfolio,
+    searched_candidates,
+)
+from automl.knowledge.replay import ReplayTask, replay
+from automl.knowledge.repository import PredictionRepository
+from automl.knowledge.warm_start import DEFAULT_METHODS, ZERO_SHOT_METHOD, initial_count, learners_first
+from metaknowledge.features import EXTRACTOR_VERSION
+from metaknowledge.shipped import shipped_knowledge
+from metaknowledge.warmstart import led_by, make_warm_starter, prepared
+from searchspaces import default_space, resolve_learners
+
+OUT = Path(__file__).resolve().parent / "results" / "replay"
+REGIONS: dict[str, Callable[[int], bool]] = {"small": lambda rows: rows <= 1_000, "large": lambda rows: rows > 1_000}
+
+
+def region_of(task: ReplayTask) -> str:
+    return next(name for name, inside in REGIONS.items() if inside(task.data.n_rows))
+
+
+def folds_of(tasks: Sequence[ReplayTask], folds: int) -> list[int]:
+    """A fold number per task, fixed by the tasks' names."""
+    order = np.argsort([task.data.name for task in tasks])
+    assignment = np.empty(len(tasks), dtype=int)
+    assignment[order] = np.arange(len(tasks)) % folds
+    return assignment.tolist()
+
+
+class WarmToday:
+    """Today's warm start, learned without a group of tasks, restricted to the repository's pool."""
+
+    def __init__(self, kind: str, held_out: Sequence[str]):
+        knowledge = shipped_knowledge().without_tasks(held_out)
+        self.histories, self.meta = prepared(knowledge)
+        self.kind = kind
+        self.all_meta = shipped_knowledge().meta_feature_table(EXTRACTOR_VERSION)
+        self.starters: dict[tuple[str, frozenset], object] = {}
+
+    def _starter(self, method: str, learners: frozenset):
+        key = (method, learners)
+        if key not in self.starters:
+            histories = {kind: history.of_learners(set(learners)) for kind, history in self.histories.items()}
+            self.starters[key] = make_warm_starter(method).fit_histories(histories, self.meta)
+        return self.starters[key]
+
+    def order(self, task: ReplayTask, budget: float | None) -> list[str]:
+        learners = frozenset(learner.name for learner in resolve_learners(self.kind, space=default_space(budget)))
+        pool = [c for c in task.configs.values() if c.learner in learners]
+        meta = self.all_meta.loc[task.data.name].to_dict() if task.data.name in self.all_meta.index else {}
+        k = initial_count(budget, None)
+        method = DEFAULT_METHODS[self.kind]
+        ranked = self._starter(method, learners).suggest(meta, task.data.task_type, 3 * k, candidates=pool)
+        lead = self._starter(ZERO_SHOT_METHOD, learners).suggest(meta, task.data.task_type, 1, candidates=pool)
+        suggested = [s.config for s in led_by(lead, ranked)][:k]
+        ordered = suggested[:1] + [c for c, _ in learners_first([(c, "") for c in suggested[1:]])]
+        keys = [c.key() for c in ordered]
+        cheap = cold_order(self.kind, budget)[: len(learners)]
+        return keys + [cid for cid in cheap + cold_order(self.kind, budget) if cid not in keys]
+
+
+def evaluate(repository: PredictionRepository, folds: int, budgets: Sequence[float | None]) -> pd.DataFrame:
+    """One row per (task, budget, policy): the replayed normalised score and trials."""
+    rows = []
+    for kind in ("classification", "regression"):
+        configs = repository.configs(kind)
+        tasks = [ReplayTask.of(data, configs) for data in repository.tasks(kind)]
+        assignment = folds_of(tasks, folds)
+        for fold in tqdm(range(folds), desc=f"replay {kind}"):
+            train = [t for t, f in zip(tasks, assignment) if f != fold]
+            test = [t for t, f in zip(tasks, assignment) if f == fold]
+            today = WarmToday(kind, [t.data.name for t in test])
+            static = greedy_portfolio(train, searched_candidates(configs, kind, None), None)
+            for budget in budgets:
+                candidates = searched_candidates(configs, kind, budget)
+                learned = greedy_portfolio(train, candidates, budget)
+                by_region = {name: greedy_portfolio([t for t in train if region_of(t) == name], candidates, budget)
+                             for name in REGIONS}
+                static_here = [cid for cid in static if cid in candidates]
+                for task in test:
+                    policies = {
+                        "cold": cold_order(kind, budget),
+                        "warm_today": today.order(task, budget),
+                        "static": followed_by_cold(static_here, kind, budget),
+                        "budget": followed_by_cold(learned, kind, budget),
+                        "conditioned": followed_by_cold(by_region[region_of(task)], kind, budget),
+                    }
+                    for policy, order in policies.items():
+                        result = replay(task, order, budget)
+                        rows.append({"task": task.data.name, "kind": kind, "rows": task.data.n_rows,
+                                     "budget": "none" if budget is None else f"{budget:g}", "policy": policy,
+                                     "normalised": result.normalised, "trials": len(result.finished)})
+    return pd.DataFrame(rows)
+
+
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
+    """Per budget and policy: mean normalised score, and the share of tasks it beats / loses to the cold start."""
+    wide = results.pivot_table(index=["task", "budget"], columns="policy", values="normalised")
+    lines = []
+    for budget, part in wide.groupby(level="budget", sort=False):
+        for policy in part.columns:
+            diff = part[policy] - part["cold"]
+            lines.append({"budget": budget, "policy": policy, "mean": part[policy].mean(),
+                          "vs cold": diff.mean(), "better": (diff > 1e-9).mean(), "worse": (diff < -1e-9).mean(),
+                          "tasks": len(part)})
+    return pd.DataFrame(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repository", required=True, type=Path)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--budgets", nargs="+", default=["3", "10", "30", "60", "300", "none"])
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    budgets = [None if b == "none" else float(b) for b in args.budgets]
+    assert set(budgets) <= set(BUDGETS), f"budgets must be among {BUDGETS}"
+    started = time.monotonic()
+    results = evaluate(PredictionRepository(args.repository), args.folds, budgets)
+    table = summarise(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results.to_csv(args.out / "per_task.csv", index=False)
+    order = {b: i for i, b in enumerate(args.budgets)}
+    table = table.sort_values(["budget", "policy"], key=lambda s: s.map(order) if s.name == "budget" else s)
+    (args.out / "table.md").write_text(table.to_markdown(index=False, floatfmt=".3f") + "\n")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"{time.monotonic() - started:.0f} s; written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
