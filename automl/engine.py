@@ -303,7 +303,7 @@ def zero_shot(
     dataset = load_dataset(data, y, target=target, task=task, categorical=categorical)
     chosen_metric = get_metric(metric, dataset.task)
     evaluator = _make_evaluator(dataset, chosen_metric, options)
-    warm = plan_portfolio(dataset.task, evaluator.learners, None)
+    warm = plan_portfolio(dataset.task, evaluator.learners, None, kb=kb)
     if warm is None:
         warm = plan_warm_start(describe(dataset, seed), dataset.task, evaluator.learners, 1, kb,
                                method=ZERO_SHOT_METHOD)
@@ -411,8 +411,8 @@ def _warm_start(
     if not warm_start:
         return None
     own = own_history(dataset, kb)
-    portfolio = plan_portfolio(dataset.task, evaluator.learners, budget.time_budget, own) if warm_start is True \
-        else None
+    portfolio = plan_portfolio(dataset.task, evaluator.learners, budget.time_budget, own, kb) \
+        if warm_start is True else None
     if meta_features is None:
         if portfolio is not None:
             log.info("warm start (%s): %d configurations", portfolio.method, len(portfolio.suggestions))

@@ -12,7 +12,12 @@ on the other groups, a stricter hold-out than leaving one dataset out):
 - ``static``: one portfolio learned without a budget, used at every budget;
 - ``budget``: the portfolio learned for the budget;
 - ``conditioned``: the budget's portfolio learned on the tasks of the same size
-  region only (``REGIONS``: rows up to 1,000, or more).
+  region only (``REGIONS``: rows up to 1,000, or more);
+- ``reranked``: the budget's portfolio, whose members after the first
+  ``RERANK_AFTER`` that finished are re-ranked by their mean score on the
+  ``NEIGHBOURS`` training tasks whose scores of those first members are
+  closest to the new task's (similarity from the first trials' scores, as in
+  TabRepo and Oboe, rather than from meta-features).
 
 Every portfolio is followed by what the cold start would run that it does not
 hold. Prints and writes ``benchmarks/results/replay/`` (``table.md``, ``per_task.csv``).
@@ -47,11 +52,34 @@ from metaknowledge.warmstart import led_by, make_warm_starter, prepared
 from searchspaces import default_space, resolve_learners
 
 OUT = Path(__file__).resolve().parent / "results" / "replay"
+RERANK_AFTER = 3
+NEIGHBOURS = 15
 REGIONS: dict[str, Callable[[int], bool]] = {"small": lambda rows: rows <= 1_000, "large": lambda rows: rows > 1_000}
 
 
 def region_of(task: ReplayTask) -> str:
     return next(name for name, inside in REGIONS.items() if inside(task.data.n_rows))
+
+
+def single_scores(task: ReplayTask) -> pd.Series:
+    """The task's normalised score of each candidate on its own (config id -> score)."""
+    return pd.Series([task.normalise(v) for v in task.single_scores], index=task.data.config_ids)
+
+
+def reranked(task: ReplayTask, portfolio: list[str], budget: float | None, train: pd.DataFrame) -> list[str]:
+    """``portfolio`` with its members after the first finished ones ordered by the most similar training tasks.
+
+    ``train``: training tasks x candidates, normalised single scores.
+    """
+    finished = list(replay(task, portfolio, budget).finished[:RERANK_AFTER])
+    if len(finished) < 2:
+        return portfolio
+    mine = single_scores(task)[finished]
+    distance = (train[finished] - mine).abs().mean(axis=1).nsmallest(NEIGHBOURS)
+    preference = train.loc[distance.index].mean(axis=0)
+    head = portfolio[: portfolio.index(finished[-1]) + 1]
+    rest = sorted(portfolio[len(head):], key=lambda cid: -preference.get(cid, 0.0))
+    return head + rest
 
 
 def folds_of(tasks: Sequence[ReplayTask], folds: int) -> list[int]:
@@ -105,6 +133,7 @@ def evaluate(repository: PredictionRepository, folds: int, budgets: Sequence[flo
             train = [t for t, f in zip(tasks, assignment) if f != fold]
             test = [t for t, f in zip(tasks, assignment) if f == fold]
             today = WarmToday(kind, [t.data.name for t in test])
+            scores = pd.DataFrame({t.data.name: single_scores(t) for t in train}).T
             static = greedy_portfolio(train, searched_candidates(configs, kind, None), None)
             for budget in budgets:
                 candidates = searched_candidates(configs, kind, budget)
@@ -119,6 +148,7 @@ def evaluate(repository: PredictionRepository, folds: int, budgets: Sequence[flo
                         "static": followed_by_cold(static_here, kind, budget),
                         "budget": followed_by_cold(learned, kind, budget),
                         "conditioned": followed_by_cold(by_region[region_of(task)], kind, budget),
+                        "reranked": followed_by_cold(reranked(task, learned, budget, scores), kind, budget),
                     }
                     for policy, order in policies.items():
                         result = replay(task, order, budget)

@@ -108,10 +108,11 @@ def ours_boosters(split: Split, budget: float, seed: int) -> Output:
 
 def ours_zeroshot(split: Split, budget: float, seed: int) -> Output:
     import automl
+    from automl.knowledge.portfolio import shipped_portfolio
     from automl.knowledge.prepared import prepared_knowledge
 
-    if prepared_knowledge(None).empty:
-        raise NotAvailable("no task histories to learn a warm start from "
+    if shipped_portfolio(split.kind, None) is None and prepared_knowledge(None).empty:
+        raise NotAvailable("no portfolio and no task histories to pick a configuration from "
                            "(the shipped knowledge is missing or disabled)")
 
     model = automl.zero_shot(split.X_train, split.y_train, task=split.kind, categorical=split.categorical,

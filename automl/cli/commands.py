@@ -22,7 +22,9 @@ from automl.data.sources import read_table
 from automl.engine import fit_with_options, work
 from automl.errors import AutoMLError, ConfigError, DataError, ModelFileError
 from automl.knowledge.build import build_knowledge_base
-from automl.knowledge.prepared import prepared_knowledge
+from automl.knowledge.portfolio import explicit_table, shipped_table
+from automl.knowledge.portfolio_refit import read_refitted
+from automl.knowledge.prepared import knowledge_family, prepared_knowledge
 from automl.knowledge.repository import POOL_SIZE, REPOSITORY_ROWS, build_prediction_repository
 from automl.knowledge.repository import TRIAL_TIME_LIMIT as REPOSITORY_TRIAL_TIME
 from automl.model import AutoModel, load
@@ -347,6 +349,7 @@ def _kb(args: argparse.Namespace) -> None:
             print(json.dumps(KnowledgeBase(user, readonly=True).info(), indent=2))
         else:
             print(f"your knowledge base ({user}) is empty: every fit() adds to it")
+        print(_portfolio_status(None))
     elif args.kb_command == "build" and args.predictions:
         _build_predictions(args)
     elif args.kb_command == "build":
@@ -380,9 +383,20 @@ def _kb(args: argparse.Namespace) -> None:
     elif args.kb_command == "refresh":
         state = prepared_knowledge(args.kb)
         print(f"the warm start now knows {sum(state.tasks_per_kind.values())} tasks and {state.n_runs} runs")
+        print(_portfolio_status(args.kb))
     else:
         raise SystemExit("automl kb: choose one of info, build, import-openml, export, merge, refresh "
                          "(see automl kb --help)")
+
+
+def _portfolio_status(kb: str | None) -> str:
+    """What the portfolios a fit starts with are: as shipped, or refitted from the user's searches and when."""
+    shipped = shipped_table()
+    if not shipped.portfolios:
+        return "portfolios: none (the shipped knowledge is switched off or missing)"
+    refitted = None if explicit_table() else read_refitted(knowledge_family(kb))
+    source = refitted.describe() if refitted is not None else "as shipped (automl kb refresh refits them from yours)"
+    return f"portfolios: {len(shipped.portfolios)}, learned from {shipped.built_from}; {source}"
 
 
 def _build_predictions(args: argparse.Namespace) -> None:

@@ -30,6 +30,7 @@ PORTFOLIO_FILE = Path(__file__).with_name("data") / "portfolios.json"
 # A table to read instead of the shipped one: a benchmark's portfolios learned without its own datasets.
 TABLE_ENV = "AUTOML_PORTFOLIOS"
 TABLE_FORMAT = 1
+MAX_MEMBERS = 16  # the longest portfolio: past it, the optimiser's proposals are worth more
 
 
 @dataclass(frozen=True)
@@ -73,19 +74,25 @@ class PortfolioTable:
         below = [p for p in timed if p.budget <= time_budget]
         return below[-1] if below else timed[0]
 
+    def to_json(self) -> str:
+        return json.dumps({"format": TABLE_FORMAT, "built_from": self.built_from,
+                           "portfolios": [p.to_dict() for p in self.portfolios]}, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "the portfolio table") -> PortfolioTable:
+        data = json.loads(text)
+        if data.get("format") != TABLE_FORMAT:
+            raise ValueError(f"{source} holds portfolio table format {data.get('format')}, this engine reads "
+                             f"{TABLE_FORMAT}: rebuild it with python -m automl.knowledge.portfolio_build")
+        return cls(tuple(Portfolio.from_dict(p) for p in data["portfolios"]), data.get("built_from", ""))
+
     def write(self, path: Path = PORTFOLIO_FILE) -> Path:
-        data = {"format": TABLE_FORMAT, "built_from": self.built_from,
-                "portfolios": [p.to_dict() for p in self.portfolios]}
-        path.write_text(json.dumps(data, indent=1) + "\n")
+        path.write_text(self.to_json())
         return path
 
     @classmethod
     def read(cls, path: Path = PORTFOLIO_FILE) -> PortfolioTable:
-        data = json.loads(path.read_text())
-        if data.get("format") != TABLE_FORMAT:
-            raise ValueError(f"{path} holds portfolio table format {data.get('format')}, this engine reads "
-                             f"{TABLE_FORMAT}: rebuild it with python -m automl.knowledge.portfolio_build")
-        return cls(tuple(Portfolio.from_dict(p) for p in data["portfolios"]), data.get("built_from", ""))
+        return cls.from_json(path.read_text(), str(path))
 
 
 def shipped_table() -> PortfolioTable:
@@ -108,5 +115,10 @@ def _read_table(path: str) -> PortfolioTable:
 
 
 def shipped_portfolio(kind: str, time_budget: float | None) -> Portfolio | None:
-    """The portfolio a fit of ``kind`` at ``time_budget`` starts with (None where the table has none)."""
+    """The shipped portfolio of ``kind`` at ``time_budget`` (None where the table has none)."""
     return shipped_table().lookup(kind, time_budget)
+
+
+def explicit_table() -> bool:
+    """Whether ``AUTOML_PORTFOLIOS`` names the table to use as it is (no refit from the user's searches)."""
+    return bool(os.environ.get(TABLE_ENV))

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
-from automl.knowledge.portfolio import PORTFOLIO_FILE, Portfolio, PortfolioTable
+from automl.knowledge.portfolio import MAX_MEMBERS, PORTFOLIO_FILE, Portfolio, PortfolioTable
 from automl.knowledge.replay import ENGINE, EngineCosts, ReplayTask
 from automl.knowledge.repository import PredictionRepository
 from automl.search.budget import MAX_RESERVE_SHARE, MIN_RESERVE
@@ -37,7 +37,6 @@ from searchspaces import Config, default_space, resolve_learners
 
 BUDGETS: tuple[float | None, ...] = (3.0, 10.0, 30.0, 60.0, 300.0, None)
 MIX_WEIGHTS = np.array([0.1, 0.2, 0.3, 0.5])  # the shares a new member may take of the ensemble so far
-MAX_LENGTH = 16  # the longest portfolio: past it, the optimiser's proposals are worth more
 MIN_GAIN = 1e-4  # a step whose mean normalised gain is below this ends the portfolio
 
 
@@ -149,7 +148,7 @@ class _TaskView:
 
 
 def greedy_portfolio(tasks: Sequence[ReplayTask], candidates: Sequence[str], budget: float | None,
-                     max_length: int = MAX_LENGTH, costs: EngineCosts = ENGINE) -> list[str]:
+                     max_length: int = MAX_MEMBERS, costs: EngineCosts = ENGINE) -> list[str]:
     """The order of ``candidates`` (config ids) that the greedy per-second gain picks on ``tasks`` at ``budget``.
 
     Without a budget the gain alone counts, not the seconds.
@@ -192,26 +191,30 @@ def followed_by_cold(portfolio: Sequence[str], kind: str, budget: float | None) 
     return list(portfolio) + [cid for cid in cold_order(kind, budget) if cid not in portfolio]
 
 
-def learn_table(repository: PredictionRepository, budgets: Sequence[float | None] = BUDGETS) -> PortfolioTable:
-    """A portfolio per (task kind, budget), each learned on every task of the repository."""
+def learn_table(repository: PredictionRepository, exclude: Sequence[str] = (),
+                budgets: Sequence[float | None] = BUDGETS) -> PortfolioTable:
+    """A portfolio per (task kind, budget), each learned on every task of the repository but ``exclude``."""
     portfolios = []
     counts = []
+    left_out = set(exclude)
     for kind in ("classification", "regression"):
         configs = repository.configs(kind)
-        tasks = [ReplayTask.of(data, configs) for data in repository.tasks(kind)]
+        tasks = [ReplayTask.of(data, configs) for data in repository.tasks(kind) if data.name not in left_out]
         counts.append(f"{len(tasks)} {kind}")
         for budget in budgets:
             order = greedy_portfolio(tasks, searched_candidates(configs, kind, budget), budget)
             portfolios.append(Portfolio(kind, budget, tuple(configs[cid] for cid in order)))
-    return PortfolioTable(tuple(portfolios), f"{' and '.join(counts)} tasks of the prediction repository")
+    held = f", {len(left_out)} held out" if left_out else ""
+    return PortfolioTable(tuple(portfolios), f"{' and '.join(counts)} tasks of the prediction repository{held}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="learn the shipped portfolio table from a prediction repository")
     parser.add_argument("--repository", required=True, help="the directory of automl kb build --predictions")
+    parser.add_argument("--exclude", nargs="*", default=[], help="tasks to learn without (a benchmark's own)")
     parser.add_argument("--out", default=str(PORTFOLIO_FILE))
     args = parser.parse_args(argv)
-    table = learn_table(PredictionRepository(args.repository))
+    table = learn_table(PredictionRepository(args.repository), exclude=args.exclude)
     print(f"wrote {table.write(Path(args.out))}: {len(table.portfolios)} portfolios from {table.built_from}")
 
 

@@ -37,6 +37,7 @@ import pandas as pd
 
 import metaknowledge
 from automl._version import __version__
+from automl.knowledge.portfolio_refit import refit_table, write_refitted
 from metaknowledge.cost import CostModel
 from metaknowledge.histories import KINDS, Histories
 from metaknowledge.lr_prior import LearningRatePrior, best_learning_rates
@@ -149,13 +150,17 @@ def prepared_knowledge(kb: str | Path | None, stale_ok: bool = False) -> Prepare
     folder = cache_dir() / "warm"
     state = _read(folder / f"{key}.pkl")
     if state is None and stale_ok:
-        state = _newest(folder, key.split("-")[0])
+        state = _newest(folder, knowledge_family(kb))
         if state is not None:
             _in_process.clear()
             _in_process[stale_key] = state
             return state
     if state is None:
-        state = _shipped_state(kb) or PreparedKnowledge.fit(knowledge_for(kb))
+        state = _shipped_state(kb)
+        if state is None:
+            knowledge = knowledge_for(kb)
+            state = PreparedKnowledge.fit(knowledge)
+            write_refitted(refit_table(knowledge), knowledge_family(kb))
         _write(folder / f"{key}.pkl", state)
     _in_process.clear()  # one version of the knowledge at a time
     _in_process[key] = state
@@ -173,6 +178,12 @@ def knowledge_key(kb: str | Path | None) -> str:
                   else "no shipped")
     version = _stats([user, user.with_name(user.name + "-wal")])
     return f"{_digest(family, 12)}-{_digest([family, version], 24)}"
+
+
+def knowledge_family(kb: str | Path | None) -> str:
+    """The family part of :func:`knowledge_key`: the same until the code, the shipped knowledge or held-out tasks
+    change, whatever the user's searches add."""
+    return knowledge_key(kb).split("-")[0]
 
 
 def _digest(parts: list[object], length: int) -> str:

@@ -24,7 +24,8 @@ import numpy as np
 from automl.errors import ConfigError
 from automl.knowledge.own_history import NO_HISTORY, OwnHistory
 from automl.knowledge.portfolio import shipped_portfolio
-from automl.knowledge.prepared import HISTORY_ROWS, PreparedKnowledge, prepared_knowledge
+from automl.knowledge.portfolio_refit import current_table
+from automl.knowledge.prepared import HISTORY_ROWS, PreparedKnowledge, knowledge_family, prepared_knowledge
 from metaknowledge.cost import CostModel
 from metaknowledge.histories import KINDS
 from metaknowledge.lr_prior import NEURAL_LEARNERS, RATE
@@ -127,15 +128,16 @@ def needs_meta_features(kind: str, time_budget: float | None, warm_start: bool |
 
 
 def plan_portfolio(task_type: str, learners: Mapping[str, Learner], time_budget: float | None,
-                   own: OwnHistory = NO_HISTORY) -> WarmStart | None:
-    """The warm start that costs nothing at fit time: the shipped portfolio of the task kind and budget.
+                   own: OwnHistory = NO_HISTORY, kb: str | Path | None = None) -> WarmStart | None:
+    """The warm start that costs nothing at fit time: the portfolio of the task kind and budget, as shipped or as
+    last refitted from the user's searches in the knowledge base ``kb`` (:mod:`automl.knowledge.portfolio_refit`).
 
     Its members of learners the search leaves out, invalid in their space, or
     that failed on this very data before (``own``) are passed over. None when
     the table has no portfolio for this kind or no member is left.
     """
     started = time.perf_counter()
-    portfolio = shipped_portfolio(KINDS.get(task_type, "classification"), time_budget)
+    portfolio = current_table(knowledge_family(kb)).lookup(KINDS.get(task_type, "classification"), time_budget)
     if portfolio is None:
         return None
     suggestions = [Suggestion(config, portfolio.method, 0.0) for config in portfolio.configs
