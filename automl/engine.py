@@ -83,6 +83,7 @@ def fit(
     seed: int = 0,
     warm_start: bool | int = True,
     ensemble_size: int = 5,
+    final_fit: str = "auto",
     max_predict_ms: float | None = None,
     max_model_mb: float | None = None,
     remember: bool = True,
@@ -135,7 +136,11 @@ def fit(
     Final model: a weighted average of up to ``ensemble_size`` configurations
     (``1``: the best alone), chosen by greedy ensemble selection on the trials'
     out-of-fold predictions among those whose fits on all rows end within the
-    budget, and refitted on all rows (see :mod:`automl.search.ensemble`).
+    budget, and refitted on all rows (see :mod:`automl.search.ensemble`). With
+    ``final_fit="bag"`` (``"auto"``: on data of at most 5,000 rows, without
+    serving limits) a member is instead the average of its fold models from
+    the search, which needs no refit; the leaderboard's ``final_fit`` column
+    and ``members_`` say which each member is.
 
     Serving limits: ``max_predict_ms`` (the latency of ``predict`` on one
     row, median of repeated calls) and ``max_model_mb`` (the model's pickled
@@ -168,7 +173,8 @@ def fit(
         n_trials=n_trials, trial_time_limit=trial_time_limit, memory_limit=memory_limit, backend=backend,
         n_jobs=n_jobs, address=address, resources_per_trial=resources_per_trial, max_concurrent=max_concurrent,
         storage=storage, study_name=study_name, sampler=sampler, pruner=pruner, seed=seed, warm_start=warm_start,
-        remember=remember, kb=kb, meta_init=meta_init, ensemble_size=ensemble_size, max_predict_ms=max_predict_ms,
+        remember=remember, kb=kb, meta_init=meta_init, ensemble_size=ensemble_size, final_fit=final_fit,
+        max_predict_ms=max_predict_ms,
         max_model_mb=max_model_mb, report=report, verbose=verbose,
     )
     return fit_with_options(data, y, options)
@@ -220,6 +226,7 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
             final_models=options.ensemble_size,
             avoid=frozenset() if warm is None else warm.own.failed - named,
             on_started=partial(_prime_imports, evaluator),
+            keep_fold_models=options.bagging(len(evaluator.rows)),
         )
         search_backend = make_backend(options)
         log.info(
@@ -241,7 +248,8 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
             log.warning("search interrupted after %d trials: fitting the best so far "
                         "(run again with the same storage to resume)", len(results))
         final_model = fit_final_model(evaluator, results, budget, options.memory_limit, options.ensemble_size,
-                                      options.limits, first=plan.initial[0][0] if plan.initial else None)
+                                      options.limits, first=plan.initial[0][0] if plan.initial else None,
+                                      bag=plan.keep_fold_models)
         if options.remember and meta_features is None:
             _remember_meta_features(dataset, options, budget)
         summary = SearchSummary(

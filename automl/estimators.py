@@ -49,6 +49,7 @@ class _AutoMLEstimator(BaseEstimator):
         seed: int = 0,
         warm_start: bool | int = True,
         ensemble_size: int = 5,
+        final_fit: str = "auto",
         remember: bool = True,
         kb: str | None = None,
         verbose: int = 0,
@@ -70,6 +71,7 @@ class _AutoMLEstimator(BaseEstimator):
         self.seed = seed
         self.warm_start = warm_start
         self.ensemble_size = ensemble_size
+        self.final_fit = final_fit
         self.remember = remember
         self.kb = kb
         self.verbose = verbose

@@ -21,7 +21,7 @@ from automl.data.column_kinds import ColumnNote
 from automl.data.schema import FeatureSchema
 from automl.data.task import TaskInfo
 from automl.data.truth import encoded_truth
-from automl.errors import ConfigError, DataError
+from automl.errors import ConfigError, DataError, ExportError
 from automl.model_file import SavedModel, TaskModel, read_model
 from automl.pipeline.lean import LeanPipeline
 from automl.pipeline.row_encoder import LEAN_ROWS, RowEncoder
@@ -235,7 +235,8 @@ class AutoModel(TaskModel):
         state = self.__dict__.copy()
         state.pop("training_rows", None)
         state.pop("_lean_members", None)  # compiled again on first use
-        state["results"] = [replace(r, predictions=None) if r.predictions is not None else r for r in self.results]
+        state["results"] = [replace(r, predictions=None, fold_models=None)
+                            if r.predictions is not None or r.fold_models is not None else r for r in self.results]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -286,14 +287,19 @@ class AutoModel(TaskModel):
         """Every trial: rank, learner, CV score, fit time, status, origin, parameters, and its weight in the model.
 
         ``weight`` is the configuration's share of the final model's average
-        (0 for trials it does not hold); ``in_model`` says whether it holds it.
-        A configuration tried twice shows its weight on each row.
+        (0 for trials it does not hold); ``in_model`` says whether it holds it,
+        and ``final_fit`` how: ``"refit"`` on the training rows, or
+        ``"bagged"``, its fold models from the search averaged, with
+        ``"+stacked"`` where a stacking layer combines the members (empty for
+        trials it does not hold). A configuration tried twice shows these on each row.
         """
         board = make_leaderboard(self.results, get_metric(self.metric, self.task.task))
-        weights = {member.config.key(): member.weight for member in self.members_}
+        members = {member.config.key(): member for member in self.members_}
         keys = [Config(learner, params).key() for learner, params in zip(board["learner"], board["params"])]
-        board["weight"] = [round(weights.get(key, 0.0), 4) for key in keys]
-        board["in_model"] = [key in weights for key in keys]
+        board["weight"] = [round(members[key].weight, 4) if key in members else 0.0 for key in keys]
+        board["in_model"] = [key in members for key in keys]
+        board["final_fit"] = [members[key].fit + ("+stacked" if members[key].stacked else "") if key in members else ""
+                              for key in keys]
         board.attrs["column_notes"] = [str(note) for note in self.column_notes]
         return board
 
@@ -311,6 +317,10 @@ class AutoModel(TaskModel):
         wrote model.onnx (3 members, one graph) and model.onnx.json; checked in onnxruntime on 569 training rows: ...
         """
         require_format(format)
+        if self.ensemble.stacked:
+            raise ExportError("this model combines its members with a stacking layer, which the ONNX export does "
+                              "not write yet: fit it with final_fit='refit' (members averaged by their weights) to "
+                              "export it")
         if X is not None:
             prepared = self.schema.prepare(X)
         elif getattr(self, "training_rows", None) is not None:
@@ -322,7 +332,7 @@ class AutoModel(TaskModel):
         ensemble = self.ensemble
         classification = self.task.task != "regression"
         n_classes = len(self.task.classes) if classification else 0
-        servable = Servable(ensemble.pipelines, np.asarray([m.weight for m in ensemble.members]),
+        servable = Servable(ensemble.pipelines, ensemble.shares,
                             [str(c) for c in ensemble.configs], encoder, classification, n_classes,
                             list(self.task.classes) if classification else [], ensemble.prior,
                             float(ensemble.prior_share))

@@ -27,6 +27,9 @@ from automl.pipeline.footprint import Limits
 from automl.search.budget import check_budget
 from searchspaces import Config
 
+FINAL_FITS = ("auto", "refit", "bag")
+BAG_MAX_ROWS = 5_000  # "auto" bags on data this small (see FitOptions.bagging)
+
 
 @dataclass(frozen=True)
 class FitOptions:
@@ -66,6 +69,7 @@ class FitOptions:
     meta_init: Any = None
     # The final model, and what is written about it
     ensemble_size: int = 5
+    final_fit: str = "auto"  # "refit" on the training rows, "bag" the search's fold models, "auto": by the data
     max_predict_ms: float | None = None
     max_model_mb: float | None = None
     report: str | None = None
@@ -79,6 +83,8 @@ class FitOptions:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ConfigError("ensemble_size must be a whole number of at least 1 (1: the best model alone), "
                               f"got {size!r}")
+        if self.final_fit not in FINAL_FITS:
+            raise ConfigError(f"final_fit must be one of {list(FINAL_FITS)}, got {self.final_fit!r}")
         warm = self.warm_start
         if not (warm is None or isinstance(warm, bool) or (isinstance(warm, int) and warm >= 1)):
             raise ConfigError(f"warm_start must be True, False or a positive number of configurations, got {warm!r}")
@@ -98,6 +104,14 @@ class FitOptions:
     def replace(self, **changes: Any) -> FitOptions:
         """A copy with ``changes`` (checked like the original)."""
         return dataclasses.replace(self, **changes)
+
+    def bagging(self, n_rows: int) -> bool:
+        """Whether the final model averages its members' fold models from the search rather than refitting them:
+        ``final_fit="bag"``, or ``"auto"`` on data of at most ``BAG_MAX_ROWS`` rows without serving limits (a bag
+        of fold models predicts several times slower), searched in this process's workers (Optuna)."""
+        if self.final_fit == "auto":
+            return n_rows <= BAG_MAX_ROWS and not self.limits.any and self.backend == "optuna"
+        return self.final_fit == "bag"
 
     @property
     def limits(self) -> Limits:

@@ -85,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--ensemble", type=int, default=5,
                      help="the final model weights up to N configurations chosen by ensemble selection "
                           "(default 5; 1: the best alone)")
+    fit.add_argument("--final-fit", choices=["auto", "refit", "bag"], default="auto",
+                     help="refit the members on the training rows, or bag: average their fold models from the search "
+                          "(no refit; a stacking layer where it measures better); auto bags data of at most 5,000 "
+                          "rows (default)")
     fit.add_argument("--meta-init", metavar="FILE",
                      help="a meta-model saved by automl.meta_fit(...).save(FILE): the learner meta_mlp (in the place "
                           "of mlp when that is searched) starts from its meta-learned weights and rates and adapts to "
@@ -226,7 +230,8 @@ def _fit(args: argparse.Namespace) -> None:
         task=dataset.kind, metric=args.metric, time_budget=args.time, n_trials=args.trials,
         learners=args.learners, space=args.space, storage=args.storage, study_name=args.study,
         n_jobs=args.jobs, backend=args.backend, address=args.address, max_concurrent=args.max_concurrent,
-        ensemble_size=args.ensemble, meta_init=args.meta_init, seed=args.seed, report=args.report,
+        ensemble_size=args.ensemble, final_fit=args.final_fit, meta_init=args.meta_init, seed=args.seed,
+        report=args.report,
         max_predict_ms=args.max_predict_ms, max_model_mb=args.max_model_mb, verbose=0 if args.quiet else args.verbose,
     )
     model = fit_with_options(X, y, options)
@@ -297,7 +302,12 @@ def _info(args: argparse.Namespace) -> None:
     print(f"best:      {model.best_config_} -> cv {task.metric} {model.best_score_:.5f}")
     if len(model.members_) > 1:
         shares = ", ".join(f"{m.config.learner} {m.weight:.2f}" for m in model.members_)
-        print(f"ensemble:  {len(model.members_)} configurations weighted {shares} (weight on the leaderboard)")
+        how = "stacked by a linear layer over" if model.members_[0].stacked else "weighted"
+        print(f"ensemble:  {len(model.members_)} configurations {how} {shares} (weight on the leaderboard)")
+    fits = {m.fit for m in model.members_}
+    if "bagged" in fits:
+        print(f"bagged:    {sum(m.fit == 'bagged' for m in model.members_)} of the members average their fold models "
+              "from the search (no refit)")
     print(f"refit:     {summary.refit_rows} rows" + (f"; {summary.refit_note}" if summary.refit_note else ""))
     notes = getattr(model, "column_notes", [])
     if notes:

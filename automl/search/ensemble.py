@@ -34,6 +34,7 @@ from automl.pipeline.probabilities import aligned_proba
 from automl.search.evaluation import TrialResult
 from automl.search.leaderboard import best_result, ranked_results
 from automl.search.metrics import Metric
+from automl.search.stacking import Stacker
 from searchspaces import Config
 
 PRIOR_MIXES = (0.001, 0.003, 0.01, 0.03, 0.1)  # shares of the class prior a log-loss model's probabilities may take
@@ -41,12 +42,20 @@ SELECTION_ROUNDS = 25  # greedy steps: weights are multiples of 1/25 (AutoGluon'
 SELECTION_POOL = 20  # the best distinct trials selection chooses among, besides each learner's best
 
 
+REFIT, BAGGED = "refit", "bagged"  # how a member was fitted: on all training rows, or as the search's fold models
+
+
 @dataclass(frozen=True)
 class Member:
-    """A configuration of the final model and its weight in the average (weights sum to 1)."""
+    """A configuration of the final model, its weight in the average (weights sum to 1), and how it was fitted:
+    ``"refit"`` on the training rows, or ``"bagged"``, the average of its ``models`` fold models from the search;
+    ``stacked`` when a stacking layer combines the members (:mod:`automl.search.stacking`)."""
 
     config: Config
     weight: float
+    fit: str = REFIT
+    models: int = 1
+    stacked: bool = False  # the model combines its members with a stacking layer, not by these weights
 
 
 def selection_pool(results: list[TrialResult], metric: Metric, size: int = SELECTION_POOL) -> list[TrialResult]:
@@ -216,12 +225,17 @@ class Ensemble:
     prior: np.ndarray | None = None
     prior_share: float = 0.0
 
-    def __init__(self, pipelines: list[Any], configs: list[Config], weights: list[float] | None = None):
+    fits: list[str] | None = None  # how each pipeline was fitted (REFIT or BAGGED); None in files from before bagging
+    stacker: Stacker | None = None  # a linear layer over the members' predictions instead of their weighted average
+
+    def __init__(self, pipelines: list[Any], configs: list[Config], weights: list[float] | None = None,
+                 fits: list[str] | None = None):
         if not pipelines or len(pipelines) != len(configs):
             raise ValueError("an ensemble needs one configuration per fitted pipeline, and at least one")
         self.pipelines = list(pipelines)
         self.configs = list(configs)
         self.weights = list(weights) if weights is not None else [1.0] * len(pipelines)
+        self.fits = list(fits) if fits is not None else [REFIT] * len(pipelines)
         if len(self.weights) != len(self.pipelines) or min(self.weights) <= 0:
             raise ValueError("an ensemble needs one positive weight per fitted pipeline")
 
@@ -229,10 +243,22 @@ class Ensemble:
         """Mix ``share`` of the class ``prior`` into every probability this ensemble predicts."""
         self.prior, self.prior_share = np.asarray(prior, dtype=float), float(share)
 
-    def add(self, pipeline: Any, config: Config, weight: float = 1.0) -> None:
+    def stack(self, stacker: Stacker | None) -> None:
+        """Combine the members' predictions with ``stacker`` (None: their weighted average, the prior mixed in)."""
+        self.stacker = stacker
+
+    @property
+    def stacked(self) -> bool:
+        return self.stacker is not None
+
+    def add(self, pipeline: Any, config: Config, weight: float = 1.0, fit: str = REFIT) -> None:
+        self.fits = self._fits() + [fit]
         self.pipelines.append(pipeline)
         self.configs.append(config)
         self.weights.append(weight)
+
+    def _fits(self) -> list[str]:
+        return list(self.fits) if self.fits is not None else [REFIT] * len(self.pipelines)
 
     def __len__(self) -> int:
         return len(self.pipelines)
@@ -242,20 +268,27 @@ class Ensemble:
         if len(self) < 2:
             raise ValueError("an ensemble keeps at least one member")
         keep = [i for i in range(len(self)) if i != index]
-        weights = list(self._shares())
+        weights, fits = list(self.shares), self._fits()
         smaller = Ensemble([self.pipelines[i] for i in keep], [self.configs[i] for i in keep],
-                           [weights[i] for i in keep])
+                           [weights[i] for i in keep], [fits[i] for i in keep])
         if self.prior is not None:
             smaller.mix_prior(self.prior, self.prior_share)
         return smaller
 
     @property
     def members(self) -> list[Member]:
-        """Each configuration with its share of the average."""
-        weights = self._shares()
-        return [Member(config, float(weight)) for config, weight in zip(self.configs, weights)]
+        """Each configuration with its share of the average and how it was fitted (a bagged one's fold models
+        together), in the order of their pipelines."""
+        merged: dict[str, Member] = {}
+        for config, weight, fit in zip(self.configs, self.shares, self._fits()):
+            known = merged.get(config.key())
+            merged[config.key()] = Member(config, float(weight), fit, 1, self.stacked) if known is None else \
+                Member(config, known.weight + float(weight), fit, known.models + 1, self.stacked)
+        return list(merged.values())
 
-    def _shares(self) -> np.ndarray:
+    @property
+    def shares(self) -> np.ndarray:
+        """Each pipeline's share of the average (they sum to 1)."""
         # files before weights
         weights = np.asarray(getattr(self, "weights", None) or [1.0] * len(self.pipelines), dtype=float)
         return weights / weights.sum()
@@ -269,9 +302,17 @@ class Ensemble:
         return self.combine([aligned_proba(p[-1], p[:-1].transform(X), n_classes) for p in self.pipelines])
 
     def combine(self, predictions: list[np.ndarray]) -> np.ndarray:
-        """The members' predictions (one array each, in member order) as the ensemble's: weighted, the prior mixed
-        in."""
-        averaged = np.average(predictions, axis=0, weights=self._shares())
+        """The pipelines' predictions (one array each, in their order) as the ensemble's: weighted, the prior mixed
+        in; or, stacked, each configuration's (its fold models averaged) through the stacker."""
+        if self.stacker is not None:
+            shares = self.shares
+            by_config: dict[str, list[int]] = {}
+            for index, config in enumerate(self.configs):
+                by_config.setdefault(config.key(), []).append(index)
+            per_member = [np.average([predictions[i] for i in by_config[key]], axis=0,
+                                     weights=shares[by_config[key]]) for key in self.stacker.members]
+            return self.stacker.predict(per_member)
+        averaged = np.average(predictions, axis=0, weights=self.shares)
         if not self.prior_share or averaged.ndim == 1:
             return averaged
         return (1 - self.prior_share) * averaged + self.prior_share * self.prior

@@ -74,6 +74,9 @@ class TrialResult:
     # Out-of-fold predictions on the evaluator's validation rows (probabilities or values), for ensemble
     # selection; kept in memory only, never stored (see :attr:`Evaluator.validation_rows`).
     predictions: np.ndarray | None = field(default=None, repr=False)
+    # The fitted pipeline of each fold, where the search asked for them (a bagged final model averages them instead
+    # of refitting); in memory only, like the predictions.
+    fold_models: list[Pipeline] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -81,7 +84,7 @@ class TrialResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-ready data, without its predictions."""
-        data = {key: value for key, value in self.__dict__.items() if key != "predictions"}
+        data = {key: value for key, value in self.__dict__.items() if key not in ("predictions", "fold_models")}
         data["config"] = self.config.to_dict()
         return data
 
@@ -285,16 +288,18 @@ class Evaluator:
         """The encoded target on :attr:`validation_rows`: what out-of-fold predictions are scored against."""
         return self.y[self.validation_rows]
 
-    def evaluate(self, config: Config, report: Reporter | None = None) -> TrialResult:
+    def evaluate(self, config: Config, report: Reporter | None = None, keep_models: bool = False) -> TrialResult:
         """Cross-validate (or hold out) ``config``; failures become a failed result.
 
         A successful result carries its out-of-fold predictions (on
-        :attr:`validation_rows`), from which the final model's ensemble is chosen.
+        :attr:`validation_rows`), from which the final model's ensemble is
+        chosen, and with ``keep_models`` its fold pipelines.
         """
         started = time.perf_counter()
         values: list[float] = []
         width = 1 if self.dataset.task == "regression" else self.n_classes
         predictions = np.full((len(self.validation_rows), width), np.nan, dtype=np.float32)
+        fold_models: list[Pipeline] = []
         try:
             learner = self.learner(config.learner)
             problems = learner.space.problems(dict(config.params))
@@ -325,6 +330,8 @@ class Evaluator:
                         model.fit(X_train, y_train)
                     prediction = self._checked_prediction(model, X_valid)
                 predictions[np.searchsorted(self.validation_rows, valid)] = prediction.reshape(len(valid), width)
+                if keep_models:
+                    fold_models.append(Pipeline([("preprocess", self._prepared(learner, fold)[0]), ("model", model)]))
                 if fold == 0:
                     footprint = self._footprint(learner, fold, model, X_valid)
                 values.append(self.metric(y_valid, prediction))
@@ -337,7 +344,7 @@ class Evaluator:
                 raise ValueError(f"the metric {self.metric.name} is undefined on every fold")
             predict_ms, model_mb = footprint
             return TrialResult(config, OK, mean, values, time.perf_counter() - started, predictions=predictions,
-                               predict_ms=predict_ms, model_mb=model_mb)
+                               predict_ms=predict_ms, model_mb=model_mb, fold_models=fold_models or None)
         except Pruned:
             value = float(np.nanmean(values)) if values else None
             return TrialResult(config, PRUNED, value, values, time.perf_counter() - started)

@@ -29,11 +29,12 @@ from automl.errors import ConfigError, SearchFailed
 from automl.pipeline.footprint import FINAL_REPEATS, NO_LIMITS, Limits, latency_ms, serialized_mb
 from automl.pipeline.preprocessing import make_preprocessor
 from automl.search.budget import Budget
-from automl.search.ensemble import Allowance, Ensemble, choose_members, prior_mix, select_ensemble
+from automl.search.ensemble import BAGGED, Allowance, Ensemble, choose_members, prior_mix, select_ensemble
 from automl.search.evaluation import PRUNED, TIMEOUT, UNVALIDATED, Evaluator, TrialResult
 from automl.search.leaderboard import best_result, ranked_results
 from automl.search.metrics import Metric
 from automl.search.refit import RefitScale
+from automl.search.stacking import fit_stacker
 from automl.search.worker import WorkerPool
 from searchspaces import Config, Preprocessing
 
@@ -45,6 +46,7 @@ STAND_IN_ROWS = 1000  # rows the stand-in model is fitted on when no trial finis
 FIRST_FIT_FLOOR = 0.25  # seconds the final model's first fit always gets: a late model beats a constant one
 FALLBACK_SHARE = 0.03  # of the budget granted to a quick configuration when the final model's members all failed
 SELECTION_SHARE = 0.1  # ensemble selection may take this share of the time left after the search
+STACK_MIN_SECONDS = 0.3  # the stacking layer is tried only with this much of the budget left
 
 
 @dataclass
@@ -59,14 +61,18 @@ class FinalModel:
 
 def fit_final_model(
     evaluator: Evaluator, results: list[TrialResult], budget: Budget, memory_limit: float | None, ensemble_size: int,
-    limits: Limits = NO_LIMITS, first: Config | None = None,
+    limits: Limits = NO_LIMITS, first: Config | None = None, bag: bool = False,
 ) -> FinalModel:
     """The final model of a search over ``results``, fitted within what is left of ``budget`` (see the module
     docstring). ``first`` is the configuration the search meant to run first (the head of the warm start), which
     stands in when no trial finished in time.
 
     With ``limits``, only trials whose footprint is within them are chosen, and
-    the members together must stay within them (:func:`within_limits`).
+    the members together must stay within them (:func:`within_limits`). With
+    ``bag``, a member whose trial kept its fold models is their average rather
+    than a refit: it costs no time, so the late-incumbent and sample rules do
+    not apply to it; and a stacking layer replaces the members' weighted
+    average where it measures better (:mod:`automl.search.stacking`).
     """
     metric = evaluator.metric
     results = within_limits(results, limits, metric)
@@ -76,6 +82,8 @@ def fit_final_model(
     rows, deadline = _refit_rows(evaluator, best, budget)
     if best.status == UNVALIDATED:
         rows = min(len(evaluator.y), STAND_IN_ROWS)
+    if bag and best.fold_models is not None:
+        rows = None  # nothing to refit for the lead
     late = _late_incumbent(results, best, rows, evaluator, budget)
     if late is not None:
         log.info("%s was found too late to fit on enough rows; the model uses %s, which fits in time", best.config,
@@ -89,9 +97,9 @@ def fit_final_model(
     else:
         note = "" if rows is None else f"fitted on a sample of {rows} rows to stay within the budget"
     # the best fitted on all rows can have company; a sample means no time for more
-    chosen = [(lead, 1.0)] if note else _members(results, lead, evaluator, budget, ensemble_size, limits)
+    chosen = [(lead, 1.0)] if note else _members(results, lead, evaluator, budget, ensemble_size, limits, bag)
     with WorkerPool(evaluator, 1, memory_limit) as pool:
-        ensemble, error = _fit_members(pool, evaluator, chosen, budget, deadline, rows)
+        ensemble, error = _fit_members(pool, evaluator, chosen, budget, deadline, rows, bag)
         quick = _quickest(results, [r for r, _ in chosen], evaluator, budget) if ensemble is None else None
         if quick is not None:
             ensemble, note = _fit_quickest(pool, evaluator, quick, budget, error)
@@ -99,9 +107,14 @@ def fit_final_model(
         log.warning("the final fit of %s failed (%s); falling back to a constant predictor", lead.config, error)
         ensemble = Ensemble([constant_pipeline(evaluator)], [lead.config])
         note = f"final fit failed ({error}); constant predictor used"
-    elif evaluator.dataset.task != "regression":
-        prior = np.bincount(evaluator.y, minlength=evaluator.n_classes) / len(evaluator.y)
-        ensemble.mix_prior(prior, prior_mix(chosen, evaluator.validation_target, metric, prior))
+    else:
+        if evaluator.dataset.task != "regression":
+            prior = np.bincount(evaluator.y, minlength=evaluator.n_classes) / len(evaluator.y)
+            ensemble.mix_prior(prior, prior_mix(chosen, evaluator.validation_target, metric, prior))
+        if bag and budget.remaining() > STACK_MIN_SECONDS:
+            held = {config.key() for config in ensemble.configs}
+            ensemble.stack(fit_stacker([(r, w) for r, w in chosen if r.config.key() in held],
+                                       evaluator.validation_target, metric, evaluator.seed))
     return FinalModel(ensemble, best, int(rows or len(evaluator.y)), note)
 
 
@@ -151,21 +164,26 @@ def within_limits(results: list[TrialResult], limits: Limits, metric: Metric) ->
 
 def _members(
     results: list[TrialResult], lead: TrialResult, evaluator: Evaluator, budget: Budget, ensemble_size: int,
-    limits: Limits = NO_LIMITS,
+    limits: Limits = NO_LIMITS, bag: bool = False,
 ) -> list[tuple[TrialResult, float]]:
     """The final model's trials and weights: chosen on out-of-fold predictions where the trials kept them.
 
     Ensemble selection admits only trials whose fits on all rows together end
-    within the budget, and whose latencies and sizes together are within the
-    ``limits``; without predictions (resumed trials), the best is averaged
-    with those within one standard error of it (the best alone under limits).
+    within the budget (with ``bag``, a trial with its fold models needs none),
+    and whose latencies and sizes together are within the ``limits``; without
+    predictions (resumed trials), the best is averaged with those within one
+    standard error of it (the best alone under limits).
     """
     if ensemble_size <= 1:
         return [(lead, 1.0)]
     scale = RefitScale.of(evaluator)
     if lead.predictions is not None:
         remaining = budget.remaining()
-        allowances = [Allowance(scale.refit_seconds, remaining)]
+
+        def refit_seconds(result: TrialResult) -> float:
+            return 0.0 if bag and result.fold_models is not None else scale.refit_seconds(result)
+
+        allowances = [Allowance(refit_seconds, remaining)]
         if limits.max_predict_ms is not None:
             allowances.append(Allowance(lambda r: r.predict_ms, limits.max_predict_ms))
         if limits.max_model_mb is not None:
@@ -181,18 +199,28 @@ def _members(
 
 def _fit_members(
     pool: WorkerPool, evaluator: Evaluator, chosen: list[tuple[TrialResult, float]], budget: Budget, deadline: float,
-    rows: int | None,
+    rows: int | None, bag: bool = False,
 ) -> tuple[Ensemble | None, str]:
     """Fit the ``chosen`` trials on the training rows, heaviest first; the ensemble of those that fit, or why none did.
 
     The first may run until ``deadline`` on ``rows`` (None: all of them); the
     others run on all rows, and only while each is likely to end within the
-    budget. A member that fails is left out and the others' weights grow.
+    budget. With ``bag``, a trial that kept its fold models joins as their
+    average instead, each fold model with its share of the trial's weight. A
+    member that fails is left out and the others' weights grow.
     """
     scale = RefitScale.of(evaluator)
     ensemble: Ensemble | None = None
     first_error = ""
     for index, (result, weight) in enumerate(chosen):
+        if bag and result.fold_models is not None and not _prediction_fault(result.fold_models[0], evaluator.dataset):
+            share = weight / len(result.fold_models)
+            for pipeline in result.fold_models:
+                if ensemble is None:
+                    ensemble = Ensemble([pipeline], [result.config], [share], [BAGGED])
+                else:
+                    ensemble.add(pipeline, result.config, share, BAGGED)
+            continue
         if index > 0 and scale.refit_seconds(result) > budget.remaining():
             log.info("left %s out of the final model: not enough time left to fit it", result.config)
             continue
@@ -344,6 +372,6 @@ def trim_to_limits(ensemble: Ensemble, predict_row: Callable[[Ensemble], Any],
                 f"beyond {limits.describe()}; its trial measured less, so the rest is the prediction path's own work "
                 "(checking and typing the row): raise the limits"
             )
-        lightest = int(np.argmin([member.weight for member in ensemble.members]))
+        lightest = int(np.argmin(ensemble.shares))
         log.info("left %s out of the final model to stay within %s", ensemble.configs[lightest], limits.describe())
         ensemble = ensemble.without(lightest)

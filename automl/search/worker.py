@@ -9,7 +9,7 @@ that dies is reported as a crashed trial. Workers run their learners
 single-threaded (parallelism comes from running several workers), which also
 keeps forking safe after the parent has used OpenMP.
 
-Messages, parent to child: ``("evaluate", ticket, config, wants_reports)``,
+Messages, parent to child: ``("evaluate", ticket, config, wants_reports, keep_models_below)``,
 ``("refit", ticket, config, max_rows)``, ``("prune", bool)``, ``("stop",)``.
 Child to parent: ``("report", ticket, step, value)``, ``("result", ticket,
 TrialResult)``, ``("model", ticket, model, error)``.
@@ -85,13 +85,16 @@ def _serve(conn: Connection, evaluator: Evaluator, memory_limit_mb: float | None
         if message[0] == "stop":
             return
         if message[0] == "evaluate":
-            _, ticket, config, wants_reports = message
+            _, ticket, config, wants_reports, keep_below = message
 
             def report(step: int, value: float, ticket: int = ticket) -> bool:
                 conn.send(("report", ticket, step, value))
                 return bool(conn.recv()[1])
 
-            conn.send(("result", ticket, evaluator.evaluate(config, report if wants_reports else None)))
+            result = evaluator.evaluate(config, report if wants_reports else None, keep_models=keep_below is not None)
+            if result.fold_models is not None and not (result.ok and evaluator.metric.loss(result.value) < keep_below):
+                result.fold_models = None  # only a leader's fold models are worth sending
+            conn.send(("result", ticket, result))
         elif message[0] == "refit":
             _, ticket, config, max_rows = message
             try:
@@ -197,8 +200,12 @@ class WorkerPool:
         return [w.job.config for w in self.workers if w.job is not None]
 
     def submit(self, config: Config, deadline: float, on_report: Reporter | None = None,
-               ticket: int | None = None) -> int:
-        """Start evaluating ``config`` on an idle worker; returns the job's ticket."""
+               ticket: int | None = None, keep_models_below: float | None = None) -> int:
+        """Start evaluating ``config`` on an idle worker; returns the job's ticket.
+
+        ``keep_models_below``: send back the trial's fold pipelines when its loss
+        (``Metric.loss`` of its score) is below this (None: never).
+        """
         worker = next((w for w in self.workers if w.job is None), None)
         if worker is None:
             raise RuntimeError("no idle worker: wait for a result before submitting more")
@@ -207,11 +214,11 @@ class WorkerPool:
             ticket = self._tickets
         worker.job = _Job(ticket, config, deadline, time.monotonic(), on_report)
         try:
-            worker.send(("evaluate", ticket, config, on_report is not None))
+            worker.send(("evaluate", ticket, config, on_report is not None, keep_models_below))
         except (OSError, BrokenPipeError):
             worker.kill()
             worker.job = _Job(ticket, config, deadline, time.monotonic(), on_report)
-            worker.send(("evaluate", ticket, config, on_report is not None))
+            worker.send(("evaluate", ticket, config, on_report is not None, keep_models_below))
         return ticket
 
     def wait(self, timeout: float) -> list[tuple[int, TrialResult]]:

@@ -34,6 +34,9 @@ class SearchPlan:
     to time out or fail on this data: the search never runs them.
     ``on_started`` is work for this process once the first trials run (priming
     imports for the workers it starts later), so that it does not delay them.
+    With ``keep_fold_models`` the leading trials send back their fold
+    pipelines, for a final model that averages them instead of refitting
+    (backends that cannot, such as Ray's, leave it to the refit).
     """
 
     space: SearchSpace
@@ -43,6 +46,7 @@ class SearchPlan:
     final_models: int = 1
     avoid: frozenset[str] = frozenset()
     on_started: Callable[[], None] | None = None
+    keep_fold_models: bool = False
 
     def started(self) -> None:
         """Run ``on_started`` (once): the backend calls this when its first trials are running."""

@@ -42,6 +42,7 @@ RESULT_ATTR = "automl"
 DASHBOARD_ATTRS = ("learner", "origin", "status", "fit_seconds")  # plain user attributes of every told trial
 HEARTBEAT_SECONDS = 30
 LEADERS = 50  # results kept to choose the final model's members from: they are among the best few
+BAGGED_LEADERS = 8  # of them, the best few keep their fold models (for a bagged final model), with each learner's best
 MAX_CACHE_HITS = 200  # repeated suggestions answered from the cache before the search gives up
 
 
@@ -53,6 +54,7 @@ class Job:
     config: Config
     seconds: float
     origin: str
+    keep_models_below: float | None = None  # the loss under which its fold models are worth sending back
 
 
 def dashboard_attrs(result: TrialResult, origin: str, repeat: bool = False) -> dict[str, str | float | bool]:
@@ -129,7 +131,7 @@ class StudyDriver:
             self.started += 1
             self.running[trial.number] = trial
             seconds = max(0.0, self.budget.trial_deadline() - time.monotonic())
-            return Job(trial.number, config, seconds, trial.user_attrs.get("origin", "search"))
+            return Job(trial.number, config, seconds, trial.user_attrs.get("origin", "search"), self._models_bar())
         return None
 
     def report(self, number: int, step: int, value: float) -> bool:
@@ -177,25 +179,39 @@ class StudyDriver:
         """Keep the leading results, and the budget's reserve for fitting the final model's members at the end.
 
         Only the leaders and each learner's best keep their out-of-fold
-        predictions (what ensemble selection chooses among); the rest drop
-        them, so a long search holds a bounded amount of them.
+        predictions (what ensemble selection chooses among), and only the first
+        ``BAGGED_LEADERS`` of them and each learner's best their fold models;
+        the rest drop them, so a long search holds a bounded amount of them.
         """
         if not result.ok:
-            result.predictions = None
+            result.predictions = result.fold_models = None
             return
         champion = self.learner_best.get(result.config.learner)
         if champion is None or self.metric.loss(result.value) < self.metric.loss(champion.value):
             self.learner_best[result.config.learner] = result
-            if champion is not None and all(champion is not leader for leader in self.leaders):
-                champion.predictions = None
+            if champion is not None and all(champion is not leader for leader in self.leaders[:BAGGED_LEADERS]):
+                champion.fold_models = None
+                if all(champion is not leader for leader in self.leaders):
+                    champion.predictions = None
         leaders = sorted([*self.leaders, result], key=lambda r: self.metric.loss(r.value))
-        for dropped in leaders[LEADERS:]:
+        for rank, dropped in enumerate(leaders[BAGGED_LEADERS:], start=BAGGED_LEADERS):
             if self.learner_best.get(dropped.config.learner) is not dropped:
-                dropped.predictions = None
+                dropped.fold_models = None
+                if rank >= LEADERS:
+                    dropped.predictions = None
         self.leaders = leaders[:LEADERS]
         if any(leader is result for leader in self.leaders):
             members = likely_members(self.leaders, self.metric, self.plan.final_models)
             self.budget.plan_refit([self.scale.refit_seconds(r) for r in members])
+
+    def _models_bar(self) -> float | None:
+        """The loss a new trial must beat for its fold models to be kept: that of the last of the bagged leaders
+        (none while there are fewer; None when the plan keeps no fold models)."""
+        if not self.plan.keep_fold_models:
+            return None
+        if len(self.leaders) < BAGGED_LEADERS:
+            return float("inf")
+        return self.metric.loss(self.leaders[BAGGED_LEADERS - 1].value)
 
     def _enqueue_next(self) -> None:
         """Put the next initial configuration in the study's queue (one another process of a shared study already

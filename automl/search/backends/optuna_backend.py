@@ -176,7 +176,8 @@ class OptunaBackend(Backend):
                         if job is None:
                             break
                         reporter = partial(driver.report, job.number) if driver.pruning else None
-                        pool.submit(job.config, time.monotonic() + job.seconds, reporter, ticket=job.number)
+                        pool.submit(job.config, time.monotonic() + job.seconds, reporter, ticket=job.number,
+                                    keep_models_below=job.keep_models_below)
                     plan.started()
                     if not pool.busy:
                         break
