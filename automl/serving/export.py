@@ -59,11 +59,13 @@ class ExportReport:
     max_abs_diff: float
     tolerance: float
     rows_beyond: int  # rows differing by more than the tolerance (at most MAX_SHARE_BEYOND of them)
+    models: int = 0  # fitted models in the graph: more than the members where a member is bagged (its fold models)
 
     def describe(self) -> str:
         """One line for people: what was written and how it was checked."""
         beyond = f"; {self.rows_beyond} rows beyond it (float32 split thresholds)" if self.rows_beyond else ""
-        return (f"wrote {self.path} ({self.members} member{'s' * (self.members != 1)}, one graph) and "
+        models = f", {self.models} models" if self.models > self.members else ""
+        return (f"wrote {self.path} ({self.members} member{'s' * (self.members != 1)}{models}, one graph) and "
                 f"{self.metadata_path.name}; checked in onnxruntime on {self.rows_checked} training rows: "
                 f"largest difference {self.max_abs_diff:.2g} (tolerance {self.tolerance:.2g}){beyond}")
 
@@ -287,8 +289,8 @@ def _check(servable: Servable, model: Any, member_outputs: list[str], path: Path
                                                                                              initial=0.0)), 1.0))
     difference = _differences(exported, expected)
     beyond = int((difference > tolerance).sum())
-    report = ExportReport(path, path.with_name(path.name + ".json"), len(servable.pipelines), len(expected),
-                          float(difference.max(initial=0.0)), tolerance, beyond)
+    report = ExportReport(path, path.with_name(path.name + ".json"), len(dict.fromkeys(servable.names)), len(expected),
+                          float(difference.max(initial=0.0)), tolerance, beyond, len(servable.pipelines))
     if beyond > MAX_SHARE_BEYOND * len(expected):
         raise ExportError(f"the exported graph differs from the model on {beyond} of {len(expected)} rows by more than "
                           f"{tolerance:.2g} (largest {report.max_abs_diff:.3g}), so it was not written; "

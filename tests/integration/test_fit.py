@@ -237,7 +237,7 @@ def test_when_the_final_fit_fails_the_best_configuration_that_refits_quickly_ser
     searchspaces.register_learner(fails_on_all_rows_learner(rows=550), replace=True)  # folds have fewer rows
     try:
         model = automl.fit(X, y, learners=["fails_on_all_rows", "knn"], n_trials=6, time_budget=None,
-                           ensemble_size=1, warm_start=False, remember=False, verbose=0)
+                           ensemble_size=1, warm_start=False, remember=False, verbose=0, final_fit="refit")
     finally:
         searchspaces.unregister_learner("fails_on_all_rows")
     assert model.best_config_.learner == "fails_on_all_rows"

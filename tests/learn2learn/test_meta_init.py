@@ -17,7 +17,7 @@ from automl.learn2learn.meta_init import MetaInitRegressor, network_order  # noq
 
 FEATURES = 3
 ONE_TRIAL = {"n_trials": 1, "time_budget": None, "warm_start": False, "ensemble_size": 1, "remember": False,
-             "verbose": 0}
+             "final_fit": "refit", "verbose": 0}
 
 
 def linear_task(rng: np.random.Generator, rows: int = 40) -> tuple[np.ndarray, np.ndarray]:

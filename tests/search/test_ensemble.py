@@ -188,7 +188,8 @@ def test_bad_ensemble_sizes_are_rejected(small_binary):
 
 def test_a_model_saved_before_ensembles_still_loads(tmp_path, small_binary):
     X, y = small_binary
-    model = automl.fit(X, y, learners=["linear"], n_trials=2, time_budget=None, ensemble_size=1, verbose=0)
+    model = automl.fit(X, y, learners=["linear"], n_trials=2, time_budget=None, ensemble_size=1, verbose=0,
+                       final_fit="refit")
     expected = model.predict_proba(X)
     model.pipeline = model.__dict__.pop("ensemble").pipelines[0]  # what file format 1 held
     path = tmp_path / "old.pkl"
