@@ -28,6 +28,7 @@ hold. Prints and writes ``benchmarks/results/replay/`` (``table.md``, ``per_task
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -122,39 +123,52 @@ class WarmToday:
         return keys + [cid for cid in cheap + cold_order(self.kind, budget) if cid not in keys]
 
 
-def evaluate(repository: PredictionRepository, folds: int, budgets: Sequence[float | None]) -> pd.DataFrame:
-    """One row per (task, budget, policy): the replayed normalised score and trials."""
+def evaluate(repository: PredictionRepository, folds: int, budgets: Sequence[float | None],
+             jobs: int = 1) -> pd.DataFrame:
+    """One row per (task, budget, policy): the replayed normalised score and trials; ``jobs`` groups at once."""
+    work = [(repository.directory, kind, fold, folds, tuple(budgets))
+            for kind in ("classification", "regression") for fold in range(folds)]
+    if jobs > 1:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            parts = list(tqdm(pool.imap_unordered(_evaluate_group, work), total=len(work), desc="replay"))
+    else:
+        parts = [_evaluate_group(item) for item in tqdm(work, desc="replay")]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _evaluate_group(item: tuple) -> pd.DataFrame:
+    """The replays of one group of held-out tasks of one kind, with policies learned on the other groups."""
+    directory, kind, fold, folds, budgets = item
+    repository = PredictionRepository(directory)
+    configs = repository.configs(kind)
+    tasks = [ReplayTask.of(data, configs) for data in repository.tasks(kind)]
+    assignment = folds_of(tasks, folds)
+    train = [t for t, f in zip(tasks, assignment) if f != fold]
+    test = [t for t, f in zip(tasks, assignment) if f == fold]
+    today = WarmToday(kind, [t.data.name for t in test])
+    scores = pd.DataFrame({t.data.name: single_scores(t) for t in train}).T
+    static = greedy_portfolio(train, searched_candidates(configs, kind, None), None)
     rows = []
-    for kind in ("classification", "regression"):
-        configs = repository.configs(kind)
-        tasks = [ReplayTask.of(data, configs) for data in repository.tasks(kind)]
-        assignment = folds_of(tasks, folds)
-        for fold in tqdm(range(folds), desc=f"replay {kind}"):
-            train = [t for t, f in zip(tasks, assignment) if f != fold]
-            test = [t for t, f in zip(tasks, assignment) if f == fold]
-            today = WarmToday(kind, [t.data.name for t in test])
-            scores = pd.DataFrame({t.data.name: single_scores(t) for t in train}).T
-            static = greedy_portfolio(train, searched_candidates(configs, kind, None), None)
-            for budget in budgets:
-                candidates = searched_candidates(configs, kind, budget)
-                learned = greedy_portfolio(train, candidates, budget)
-                by_region = {name: greedy_portfolio([t for t in train if region_of(t) == name], candidates, budget)
-                             for name in REGIONS}
-                static_here = [cid for cid in static if cid in candidates]
-                for task in test:
-                    policies = {
-                        "cold": cold_order(kind, budget),
-                        "warm_today": today.order(task, budget),
-                        "static": followed_by_cold(static_here, kind, budget),
-                        "budget": followed_by_cold(learned, kind, budget),
-                        "conditioned": followed_by_cold(by_region[region_of(task)], kind, budget),
-                        "reranked": followed_by_cold(reranked(task, learned, budget, scores), kind, budget),
-                    }
-                    for policy, order in policies.items():
-                        result = replay(task, order, budget)
-                        rows.append({"task": task.data.name, "kind": kind, "rows": task.data.n_rows,
-                                     "budget": "none" if budget is None else f"{budget:g}", "policy": policy,
-                                     "normalised": result.normalised, "trials": len(result.finished)})
+    for budget in budgets:
+        candidates = searched_candidates(configs, kind, budget)
+        learned = greedy_portfolio(train, candidates, budget)
+        by_region = {name: greedy_portfolio([t for t in train if region_of(t) == name], candidates, budget)
+                     for name in REGIONS}
+        static_here = [cid for cid in static if cid in candidates]
+        for task in test:
+            policies = {
+                "cold": cold_order(kind, budget),
+                "warm_today": today.order(task, budget),
+                "static": followed_by_cold(static_here, kind, budget),
+                "budget": followed_by_cold(learned, kind, budget),
+                "conditioned": followed_by_cold(by_region[region_of(task)], kind, budget),
+                "reranked": followed_by_cold(reranked(task, learned, budget, scores), kind, budget),
+            }
+            for policy, order in policies.items():
+                result = replay(task, order, budget)
+                rows.append({"task": task.data.name, "kind": kind, "rows": task.data.n_rows,
+                             "budget": "none" if budget is None else f"{budget:g}", "policy": policy,
+                             "normalised": result.normalised, "trials": len(result.finished)})
     return pd.DataFrame(rows)
 
 
@@ -175,13 +189,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repository", required=True, type=Path)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=1, help="groups of tasks replayed at once (one per core)")
     parser.add_argument("--budgets", nargs="+", default=["3", "10", "30", "60", "300", "none"])
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     budgets = [None if b == "none" else float(b) for b in args.budgets]
     assert set(budgets) <= set(BUDGETS), f"budgets must be among {BUDGETS}"
     started = time.monotonic()
-    results = evaluate(PredictionRepository(args.repository), args.folds, budgets)
+    results = evaluate(PredictionRepository(args.repository), args.folds, budgets, args.jobs)
     table = summarise(results)
     args.out.mkdir(parents=True, exist_ok=True)
     results.to_csv(args.out / "per_task.csv", index=False)

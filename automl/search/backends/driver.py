@@ -43,6 +43,7 @@ DASHBOARD_ATTRS = ("learner", "origin", "status", "fit_seconds")  # plain user a
 HEARTBEAT_SECONDS = 30
 LEADERS = 50  # results kept to choose the final model's members from: they are among the best few
 BAGGED_LEADERS = 8  # of them, the best few keep their fold models (for a bagged final model), with each learner's best
+BAGGED_MEMBER_SECONDS = 0.15  # what a bagged member needs at the end (no refit: checking it, a share of stacking)
 MAX_CACHE_HITS = 200  # repeated suggestions answered from the cache before the search gives up
 
 
@@ -202,7 +203,8 @@ class StudyDriver:
         self.leaders = leaders[:LEADERS]
         if any(leader is result for leader in self.leaders):
             members = likely_members(self.leaders, self.metric, self.plan.final_models)
-            self.budget.plan_refit([self.scale.refit_seconds(r) for r in members])
+            self.budget.plan_refit([BAGGED_MEMBER_SECONDS if r.fold_models is not None else self.scale.refit_seconds(r)
+                                    for r in members])
 
     def _models_bar(self) -> float | None:
         """The loss a new trial must beat for its fold models to be kept: that of the last of the bagged leaders
