@@ -114,7 +114,8 @@ def fit_final_model(
         if bag and budget.remaining() > STACK_MIN_SECONDS:
             held = {config.key() for config in ensemble.configs}
             ensemble.stack(fit_stacker([(r, w) for r, w in chosen if r.config.key() in held],
-                                       evaluator.validation_target, metric, evaluator.seed))
+                                       evaluator.validation_target, metric, evaluator.seed,
+                                       seconds=budget.remaining() - STACK_MIN_SECONDS / 2))
     return FinalModel(ensemble, best, int(rows or len(evaluator.y)), note)
 
 

@@ -78,7 +78,8 @@ def test_a_stacked_ensemble_combines_each_configurations_fold_models_then_stacks
     expected = np.average([predictions[i] for i in first], axis=0, weights=ensemble.shares[first]) / 2
     np.testing.assert_allclose(ensemble.combine(predictions), expected)
     assert all(m.stacked for m in model.members_)
-    assert set(model.leaderboard().query("in_model")["final_fit"]) == {"bagged+stacked"}
+    shown = set(model.leaderboard().query("in_model")["final_fit"])
+    assert "bagged+stacked" in shown and shown <= {"bagged+stacked", "refit+stacked"}
     with pytest.raises(ExportError, match="final_fit='refit'"):
         model.export("model.onnx")
     assert isinstance(Ensemble([object()], [Config("linear", {})]).stacked, bool)
@@ -88,7 +89,7 @@ def test_only_the_leading_trials_keep_their_fold_models(small_binary):
     from automl.search.backends.driver import BAGGED_LEADERS
 
     X, y = small_binary
-    model = automl.fit(X, y, time_budget=6, final_fit="bag", verbose=0)
+    model = automl.fit(X, y, n_trials=30, time_budget=None, final_fit="bag", verbose=0)
     kept = [r for r in model.results if r.fold_models is not None]
     learners = {r.config.learner for r in model.results}
     assert len(model.results) > BAGGED_LEADERS + len(learners)  # enough trials for the bound to matter
