@@ -25,6 +25,7 @@ from typing import Any
 from automl.errors import ConfigError
 from automl.pipeline.footprint import Limits
 from automl.search.budget import check_budget
+from automl.search.ensemble import ENSEMBLE_SIZE
 from searchspaces import Config
 
 FINAL_FITS = ("auto", "refit", "bag")
@@ -68,7 +69,7 @@ class FitOptions:
     kb: str | None = None
     meta_init: Any = None
     # The final model, and what is written about it
-    ensemble_size: int = 5
+    ensemble_size: int = ENSEMBLE_SIZE
     final_fit: str = "auto"  # "refit" on the training rows, "bag" the search's fold models, "auto": by the data
     max_predict_ms: float | None = None
     max_model_mb: float | None = None

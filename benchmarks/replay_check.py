@@ -46,7 +46,7 @@ def replayed(repository: PredictionRepository, table_path: Path, names: Sequence
     for name in names:
         data = repository.load(name)
         data = replace(data, n_rows=int(data.n_rows * TRAIN_SHARE))
-        task = ReplayTask.of(data, repository.configs(data.kind))
+        task = ReplayTask(data, repository.configs(data.kind))
         for budget in BUDGETS:
             portfolio = table.lookup(data.kind, budget)
             learned = [c.key() for c in portfolio.configs] if portfolio is not None else []

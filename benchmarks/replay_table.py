@@ -141,7 +141,7 @@ def _evaluate_group(item: tuple) -> pd.DataFrame:
     directory, kind, fold, folds, budgets = item
     repository = PredictionRepository(directory)
     configs = repository.configs(kind)
-    tasks = [ReplayTask.of(data, configs) for data in repository.tasks(kind)]
+    tasks = [ReplayTask(data, configs) for data in repository.tasks(kind)]
     assignment = folds_of(tasks, folds)
     train = [t for t, f in zip(tasks, assignment) if f != fold]
     test = [t for t, f in zip(tasks, assignment) if f == fold]

@@ -199,7 +199,7 @@ def learn_table(repository: PredictionRepository, exclude: Sequence[str] = (),
     left_out = set(exclude)
     for kind in ("classification", "regression"):
         configs = repository.configs(kind)
-        tasks = [ReplayTask.of(data, configs) for data in repository.tasks(kind) if data.name not in left_out]
+        tasks = [ReplayTask(data, configs) for data in repository.tasks(kind) if data.name not in left_out]
         counts.append(f"{len(tasks)} {kind}")
         for budget in budgets:
             order = greedy_portfolio(tasks, searched_candidates(configs, kind, budget), budget)

@@ -12,7 +12,7 @@ finished trials' out-of-fold predictions), and the replay's score is that
 ensemble's score on those predictions, normalised as the peer benchmark
 normalises (1 = the task's best single candidate, 0 = a constant predictor).
 
->>> task = ReplayTask.of(repository.load("analcatdata_boxing1"))    # doctest: +SKIP
+>>> task = ReplayTask(repository.load("analcatdata_boxing1"), repository.configs("classification"))    # doctest: +SKIP
 >>> replay(task, ["eb61fef7fc50ece3", ...], budget=10).normalised  # doctest: +SKIP
 """
 
@@ -26,13 +26,11 @@ import numpy as np
 
 from automl.knowledge.repository import REPOSITORY_FOLDS, TaskPredictions
 from automl.search.budget import MAX_RESERVE_SHARE, MIN_RESERVE, REFIT_SAFETY, search_rows
-from automl.search.ensemble import select_ensemble
+from automl.search.ensemble import ENSEMBLE_SIZE, select_ensemble
 from automl.search.evaluation import OK, TrialResult, choose_resampling
 from automl.search.metrics import Metric, get_metric
 from metaknowledge.histories import LOWER_IS_BETTER
 from searchspaces import Config, get_learner
-
-MAX_MEMBERS = 10
 
 
 @dataclass(frozen=True)
@@ -52,10 +50,6 @@ class ReplayTask:
 
     data: TaskPredictions
     configs: dict[str, Config]
-
-    @classmethod
-    def of(cls, data: TaskPredictions, configs: dict[str, Config]) -> ReplayTask:
-        return cls(data, configs)
 
     @cached_property
     def metric(self) -> Metric:
@@ -198,7 +192,7 @@ def _final(task: ReplayTask, finished: list[int], clock: float) -> Replayed:
     ids = task.data.config_ids
     results = [TrialResult(task.configs.get(ids[i], Config("?", {})), OK, float(task.single_scores[i]),
                            predictions=task.data.predictions[i]) for i in finished]
-    chosen = select_ensemble(results, task.data.y, task.metric, MAX_MEMBERS)
+    chosen = select_ensemble(results, task.data.y, task.metric, ENSEMBLE_SIZE)
     weights = np.array([weight for _, weight in chosen])
     mixed = np.tensordot(weights, np.stack([r.predictions for r, _ in chosen]).astype(float), axes=1)
     score = task.metric(task.data.y, mixed[:, 0] if task.data.task_type == "regression" else mixed)

@@ -39,6 +39,7 @@ from searchspaces import Config
 
 PRIOR_MIXES = (0.001, 0.003, 0.01, 0.03, 0.1)  # shares of the class prior a log-loss model's probabilities may take
 SELECTION_ROUNDS = 25  # greedy steps: weights are multiples of 1/25 (AutoGluon's default ensemble size)
+ENSEMBLE_SIZE = 5  # the most configurations a final model averages, unless fit(ensemble_size=) says otherwise
 SELECTION_POOL = 20  # the best distinct trials selection chooses among, besides each learner's best
 
 

@@ -36,7 +36,7 @@ def binary_task(name: str, seconds: dict[Config, float], quality: dict[Config, f
         predictions[i] = np.stack([1 - p, p], axis=1)
     data = TaskPredictions(name, "binary", "roc_auc", n_rows, 10, 1_000, ids, predictions, y,
                            np.array([seconds[c] for c in CONFIGS.values()]), ["ok"] * len(ids))
-    return ReplayTask.of(data, CONFIGS)
+    return ReplayTask(data, CONFIGS)
 
 
 SECONDS = {LINEAR: 0.05, KNN: 0.05, FOREST: 1.5, BOOSTED: 4.0}
