@@ -1,6 +1,6 @@
 """The replay table: every warm-start policy replayed side by side on the prediction repository, per budget.
 
-Each corpus task is replayed with policies learned without it (tasks are
+Each corpus task outside the peer benchmark's is replayed with policies learned without it (tasks are
 split into ``--folds`` groups per task kind; a group's portfolios are learned
 on the other groups, a stricter hold-out than leaving one dataset out):
 
@@ -47,6 +47,7 @@ from automl.knowledge.portfolio_build import (
 from automl.knowledge.replay import ReplayTask, replay
 from automl.knowledge.repository import PredictionRepository
 from automl.knowledge.warm_start import DEFAULT_METHODS, ZERO_SHOT_METHOD, initial_count, learners_first
+from benchmarks.datasets import PEERS
 from metaknowledge.features import EXTRACTOR_VERSION
 from metaknowledge.shipped import shipped_knowledge
 from metaknowledge.warmstart import led_by, make_warm_starter, prepared
@@ -124,9 +125,10 @@ class WarmToday:
 
 
 def evaluate(repository: PredictionRepository, folds: int, budgets: Sequence[float | None],
-             jobs: int = 1) -> pd.DataFrame:
-    """One row per (task, budget, policy): the replayed normalised score and trials; ``jobs`` groups at once."""
-    work = [(repository.directory, kind, fold, folds, tuple(budgets))
+             jobs: int = 1, exclude: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per (task, budget, policy): the replayed normalised score and trials; ``jobs`` groups at once;
+    the tasks ``exclude`` names are left out altogether."""
+    work = [(repository.directory, kind, fold, folds, tuple(budgets), tuple(exclude))
             for kind in ("classification", "regression") for fold in range(folds)]
     if jobs > 1:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
@@ -138,10 +140,10 @@ def evaluate(repository: PredictionRepository, folds: int, budgets: Sequence[flo
 
 def _evaluate_group(item: tuple) -> pd.DataFrame:
     """The replays of one group of held-out tasks of one kind, with policies learned on the other groups."""
-    directory, kind, fold, folds, budgets = item
+    directory, kind, fold, folds, budgets, exclude = item
     repository = PredictionRepository(directory)
     configs = repository.configs(kind)
-    tasks = [ReplayTask(data, configs) for data in repository.tasks(kind)]
+    tasks = [ReplayTask(data, configs) for data in repository.tasks(kind) if data.name not in exclude]
     assignment = folds_of(tasks, folds)
     train = [t for t, f in zip(tasks, assignment) if f != fold]
     test = [t for t, f in zip(tasks, assignment) if f == fold]
@@ -190,13 +192,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repository", required=True, type=Path)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=1, help="groups of tasks replayed at once (one per core)")
+    parser.add_argument("--exclude", nargs="*", default=PEERS,
+                        help="tasks left out (default: the peer benchmark's, which the shipped portfolios never see)")
     parser.add_argument("--budgets", nargs="+", default=["3", "10", "30", "60", "300", "none"])
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     budgets = [None if b == "none" else float(b) for b in args.budgets]
     assert set(budgets) <= set(BUDGETS), f"budgets must be among {BUDGETS}"
     started = time.monotonic()
-    results = evaluate(PredictionRepository(args.repository), args.folds, budgets, args.jobs)
+    results = evaluate(PredictionRepository(args.repository), args.folds, budgets, args.jobs, args.exclude)
     table = summarise(results)
     args.out.mkdir(parents=True, exist_ok=True)
     results.to_csv(args.out / "per_task.csv", index=False)
