@@ -43,7 +43,11 @@ def replayed(repository: PredictionRepository, table_path: Path, names: Sequence
     """The replay side: each task, policy and budget, with the protocol's normalisation among its four runs."""
     table = PortfolioTable.read(table_path)
     rows = []
+    held = set(repository.names())
     for name in names:
+        if name not in held:
+            print(f"{name}: not in the prediction repository, compared on the real side only")
+            continue
         data = repository.load(name)
         data = replace(data, n_rows=int(data.n_rows * TRAIN_SHARE))
         task = ReplayTask(data, repository.configs(data.kind))
