@@ -174,8 +174,7 @@ def fit(
         n_jobs=n_jobs, address=address, resources_per_trial=resources_per_trial, max_concurrent=max_concurrent,
         storage=storage, study_name=study_name, sampler=sampler, pruner=pruner, seed=seed, warm_start=warm_start,
         remember=remember, kb=kb, meta_init=meta_init, ensemble_size=ensemble_size, final_fit=final_fit,
-        max_predict_ms=max_predict_ms,
-        max_model_mb=max_model_mb, report=report, verbose=verbose,
+        max_predict_ms=max_predict_ms, max_model_mb=max_model_mb, report=report, verbose=verbose,
     )
     return fit_with_options(data, y, options)
 
@@ -208,8 +207,7 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
         metric = get_metric(options.metric, dataset.task)
         meta_learner = _meta_init_learner(options.meta_init, dataset)
         # Meta-features cost a fit's budget; below PRIORS_FROM_BUDGET the shipped portfolio leads without them
-        describe_first = bool(options.warm_start) and needs_meta_features(dataset.kind, options.time_budget,
-                                                                            options.warm_start)
+        describe_first = needs_meta_features(dataset.kind, options.time_budget, options.warm_start)
         meta_features = describe(dataset, options.seed) if describe_first else None
         evaluator = _make_evaluator(dataset, metric, options)
         if meta_learner is not None:

@@ -117,11 +117,14 @@ def initial_count(time_budget: float | None, n_trials: int | None) -> int:
 
 
 def needs_meta_features(kind: str, time_budget: float | None, warm_start: bool | int = True) -> bool:
-    """Whether a warm start of ``time_budget`` seconds describes the data: for priors, or where no portfolio ships.
+    """Whether a warm start of ``time_budget`` seconds describes the data: for priors, or where no portfolio ships
+    (never for a cold start, ``warm_start=False``).
 
     >>> needs_meta_features("classification", 10), needs_meta_features("classification", 60)
     (False, True)
     """
+    if not warm_start:
+        return False  # a cold start
     if warm_start is not True or shipped_portfolio(kind, time_budget) is None:
         return True
     return time_budget is None or time_budget >= PRIORS_FROM_BUDGET
