@@ -154,7 +154,9 @@ def fit(
     Write-back: unless ``remember=False``, the dataset's
     meta-features and the trials are appended to the user's knowledge base
     (``kb``, else ``$AUTOML_KB``, else the user cache directory), which is read
-    together with the knowledge shipped with the package.
+    together with the knowledge shipped with the package. ``kb`` is a file
+    path (SQLite) or a team's PostgreSQL server
+    (``postgresql://USER@HOST:PORT/DB``; its password is never shown).
 
     >>> import automl
     >>> from sklearn.datasets import load_breast_cancer

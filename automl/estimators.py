@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from automl.engine import fit_with_options
 from automl.options import FitOptions
+from metaknowledge.location import mask_secrets
 
 
 class _AutoMLEstimator(BaseEstimator):
@@ -96,6 +97,15 @@ class _AutoMLEstimator(BaseEstimator):
         """The search's leaderboard (see :meth:`AutoModel.leaderboard`)."""
         check_is_fitted(self, "model_")
         return self.model_.leaderboard()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a pickle of the estimator keeps: everything but the password of a database URL (``kb``, ``storage``),
+        which is masked; an unpickled estimator fits again once it is given again (or taken from ``PGPASSWORD``)."""
+        state = dict(super().__getstate__())  # a copy: the estimator itself keeps its parameters
+        for name in ("kb", "storage"):
+            if isinstance(state.get(name), str):
+                state[name] = mask_secrets(state[name])
+        return state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

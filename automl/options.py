@@ -26,6 +26,7 @@ from automl.errors import ConfigError
 from automl.pipeline.footprint import Limits
 from automl.search.budget import check_budget
 from automl.search.ensemble import ENSEMBLE_SIZE
+from metaknowledge.location import LocationError, database_url
 from searchspaces import Config
 
 FINAL_FITS = ("auto", "refit", "bag")
@@ -92,6 +93,11 @@ class FitOptions:
         Limits(self.max_predict_ms, self.max_model_mb)  # raises ConfigError for a limit that is not a positive number
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs < 1:
             raise ConfigError(f"n_jobs must be a whole number of at least 1, got {self.n_jobs!r}")
+        if self.kb is not None:
+            try:
+                database_url(self.kb)
+            except LocationError as error:
+                raise ConfigError(str(error)) from None
 
     @classmethod
     def build(cls, **options: Any) -> FitOptions:

@@ -2,8 +2,9 @@
 
 The shipped base is a Parquet export inside the package (``metaknowledge/data``),
 built from the PMLB corpus; see ``metaknowledge/data/BUILD.md`` for how. The
-user's base is an SQLite file that every ``fit`` appends to: by default in the
-user cache directory, or wherever ``AUTOML_KB`` (or ``fit(kb=...)``) points.
+user's base is what every ``fit`` appends to: an SQLite file in the user cache
+directory by default, or wherever ``AUTOML_KB`` (or ``fit(kb=...)``) points,
+a file or a team's PostgreSQL server (``postgresql://USER:PASSWORD@HOST:PORT/DB``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from metaknowledge.location import database_url, file_path
 from metaknowledge.snapshot import Knowledge
 from metaknowledge.store import TABLES, KnowledgeBase, read_export
 
@@ -46,19 +48,30 @@ def cache_dir() -> Path:
     return root / "automl"
 
 
-def user_kb_path(explicit: str | Path | None = None) -> Path:
-    """The user's knowledge base: ``explicit``, else ``$AUTOML_KB``, else the cache directory."""
-    if explicit is not None:
-        return Path(explicit).expanduser()
-    if os.environ.get(KB_ENV):
-        return Path(os.environ[KB_ENV]).expanduser()
-    return cache_dir() / "kb.sqlite"
+def user_kb(explicit: str | Path | None = None) -> Path | str:
+    """The user's knowledge base: ``explicit``, else ``$AUTOML_KB``, else the cache directory; the path of a file,
+    or the URL (a str) of a database server."""
+    chosen = explicit if explicit is not None else os.environ.get(KB_ENV) or None
+    if chosen is None:
+        return cache_dir() / "kb.sqlite"
+    return str(chosen) if database_url(chosen) else file_path(chosen)
 
 
-def load_knowledge(user_kb: str | Path | None = None, include_shipped: bool = True) -> Knowledge:
+def holds_anything(location: Path | str) -> bool:
+    """Whether the user's base may hold knowledge: a file that exists and is not empty, or any server (which only
+    opening it tells)."""
+    if isinstance(location, str):
+        return True
+    try:
+        return location.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def load_knowledge(kb: str | Path | None = None, include_shipped: bool = True) -> Knowledge:
     """The shipped knowledge and the user's, read together."""
     parts = [shipped_knowledge()] if include_shipped else []
-    path = user_kb_path(user_kb)
-    if path.exists():
-        parts.append(KnowledgeBase(path, readonly=True).snapshot())
+    location = user_kb(kb)
+    if holds_anything(location):
+        parts.append(KnowledgeBase(location, readonly=not isinstance(location, str)).snapshot())
     return Knowledge.combine(parts)

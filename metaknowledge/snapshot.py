@@ -9,7 +9,8 @@ configuration score matrix.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import time
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +57,7 @@ class Knowledge:
             meta_features=pd.DataFrame(columns=["task", "version", "source", "features", "seconds"]),
             configs=pd.DataFrame(columns=["config_id", "learner", "params", "space_version"]),
             runs=pd.DataFrame(columns=["run_key", "task", "config_id", "metric", "fold_scores", "score", "fit_seconds",
-                                       "status", "error", "origin", "created", "engine_version"]),
+                                       "status", "error", "origin", "created", "engine_version", "host"]),
         )
 
     def without_tasks(self, names: Iterable[str]) -> Knowledge:
@@ -94,8 +95,10 @@ class Knowledge:
         row = self.configs[self.configs["config_id"] == config_id].iloc[0]
         return Config(row["learner"], json.loads(row["params"]))
 
-    def configs_by_id(self) -> dict[str, Config]:
-        return {row.config_id: Config(row.learner, json.loads(row.params)) for row in self.configs.itertuples()}
+    def configs_by_id(self, ids: Collection[str] | None = None) -> dict[str, Config]:
+        """The configurations (of ``ids`` only, if given) by id."""
+        rows = self.configs if ids is None else self.configs[self.configs["config_id"].isin(set(ids))]
+        return {row.config_id: Config(row.learner, json.loads(row.params)) for row in rows.itertuples()}
 
     def info(self) -> dict[str, Any]:
         """Counts for ``automl kb info``."""
@@ -116,4 +119,17 @@ class Knowledge:
             },
             "tasks_with_100_or_more": int((per_task >= 100).sum()),
             "meta_feature_versions": {str(k): int(v) for k, v in self.meta_features["version"].value_counts().items()},
+            "contributors": self.contributors(),
         }
+
+    def contributors(self) -> dict[str, dict[str, Any]]:
+        """Per host that wrote runs (the shipped corpus runs have none): tasks, runs and the last write, newest
+        first; what a team's shared base shows in ``automl kb info``."""
+        if "host" not in self.runs:
+            return {}
+        written = self.runs[self.runs["host"].fillna("").astype(str) != ""]
+        by_host = written.groupby("host").agg(tasks=("task", "nunique"), runs=("run_key", "size"),
+                                              last=("created", "max")).sort_values("last", ascending=False)
+        return {str(host): {"tasks": int(row.tasks), "runs": int(row.runs),
+                            "last_write": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.last))}
+                for host, row in by_host.iterrows()}

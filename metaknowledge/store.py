@@ -1,20 +1,20 @@
 """The knowledge base: which configuration scored what on which task.
 
-One SQLite file (no server), safe with several processes writing at once
-(write-ahead log, waits on locks rather than failing). Tables:
+One interface, two kinds of store (:mod:`metaknowledge.location`):
 
-- ``tasks``: one row per dataset/task (name, source — corpus, openml or user —,
-  OpenML ids, task type, metric, sizes, a content fingerprint);
-- ``meta_features``: per task and extractor version, a JSON object of values
-  (values of different versions are never mixed);
-- ``configs``: learner, parameters (JSON), search-space version, canonical hash;
-- ``runs``: task, configuration, metric, fold scores, mean, fit seconds,
-  status, error, time, engine version, origin (builder, fit, openml).
+- an SQLite file, the embedded default (no server): safe with several
+  processes writing at once (write-ahead log; a writer waits on the lock
+  rather than failing; readers never block writers);
+- a PostgreSQL server (``postgresql://USER:PASSWORD@HOST:PORT/DATABASE``),
+  which a team and every node of a cluster write to at once.
 
-A file that is not such a base (corrupt, another program's, or from a newer
-schema) is refused with a clear error and never modified.
+The tables and their upgrades are in :mod:`metaknowledge.schema`. A file or
+database that is not such a base (corrupt, another program's, or from a newer
+schema) is refused with a clear error and never modified. Passwords never
+appear in what the base says about itself (:func:`~metaknowledge.location.mask_secrets`).
 
 >>> kb = KnowledgeBase("kb.sqlite")                                   # doctest: +SKIP
+>>> kb = KnowledgeBase("postgresql://team:secret@db:5432/automl")     # doctest: +SKIP
 >>> kb.score_matrix("roc_auc")  # tasks x configurations              # doctest: +SKIP
 """
 
@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
+import socket
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,68 +32,32 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Connection, Engine, inspect, select, text
+from sqlalchemy.exc import DBAPIError
 
+from metaknowledge import schema, sql
+from metaknowledge.location import LocationError, database_url, file_path, mask_secrets
+from metaknowledge.schema import FORMAT, SCHEMA_VERSION, TABLES
 from metaknowledge.snapshot import Knowledge
 from searchspaces import Config
 
-FORMAT = "automl-knowledge-base"
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 120_000
-TABLES = ("tasks", "meta_features", "configs", "runs")
+__all__ = ["FORMAT", "SCHEMA_VERSION", "TABLES", "KnowledgeBase", "KnowledgeBaseError", "Run", "read_export"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS kb_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tasks (
-    task_id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    source TEXT NOT NULL,
-    task_type TEXT,
-    metric TEXT,
-    n_rows INTEGER,
-    n_features INTEGER,
-    n_classes INTEGER,
-    openml_task_id INTEGER,
-    openml_dataset_id INTEGER,
-    fingerprint TEXT,
-    status TEXT NOT NULL DEFAULT 'ok',
-    error TEXT NOT NULL DEFAULT '',
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta_features (
-    task_id INTEGER NOT NULL REFERENCES tasks(task_id),
-    version TEXT NOT NULL,
-    source TEXT NOT NULL DEFAULT 'automl',
-    features TEXT NOT NULL,
-    seconds REAL,
-    PRIMARY KEY (task_id, version, source)
-);
-CREATE TABLE IF NOT EXISTS configs (
-    config_id TEXT PRIMARY KEY,
-    learner TEXT NOT NULL,
-    params TEXT NOT NULL,
-    space_version TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id INTEGER PRIMARY KEY,
-    run_key TEXT NOT NULL UNIQUE,
-    task_id INTEGER NOT NULL REFERENCES tasks(task_id),
-    config_id TEXT NOT NULL REFERENCES configs(config_id),
-    metric TEXT NOT NULL,
-    fold_scores TEXT NOT NULL DEFAULT '[]',
-    score REAL,
-    fit_seconds REAL,
-    status TEXT NOT NULL,
-    error TEXT NOT NULL DEFAULT '',
-    origin TEXT NOT NULL DEFAULT '',
-    created REAL NOT NULL,
-    engine_version TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS runs_by_task ON runs (task_id, config_id);
-"""
+WRITE_ATTEMPTS = 5  # a PostgreSQL write that lost a deadlock or a serialisation race is tried again
+_RETRIED_CODES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+_SCHEMA_LOCK = 72_640_213  # the advisory lock that serialises creating and upgrading a PostgreSQL base
 
 
 class KnowledgeBaseError(Exception):
-    """The file is not a usable knowledge base; the message says why and what to do."""
+    """The file or server is not a usable knowledge base; the message says why and what to do.
+
+    A failure of the database itself keeps the driver's own words (``reason``, without any password) and its
+    SQLSTATE code (``sqlstate``: what tells a lost race, tried again, from the rest).
+    """
+
+    def __init__(self, message: str, reason: str = "", sqlstate: str | None = None):
+        super().__init__(message)
+        self.reason, self.sqlstate = reason or message, sqlstate
 
 
 @dataclass
@@ -111,11 +75,12 @@ class Run:
     created: float = field(default_factory=time.time)
     engine_version: str = ""
     space_version: str = ""
+    host: str = field(default_factory=socket.gethostname)
 
 
 def _run_key(task_name: str, run: Run) -> str:
-    text = json.dumps([task_name, run.config.key(), run.metric, run.origin, round(run.created, 6), run.engine_version])
-    return hashlib.sha1(text.encode()).hexdigest()
+    text_ = json.dumps([task_name, run.config.key(), run.metric, run.origin, round(run.created, 6), run.engine_version])
+    return hashlib.sha1(text_.encode()).hexdigest()
 
 
 def _finite(value: Any) -> float | None:
@@ -123,86 +88,138 @@ def _finite(value: Any) -> float | None:
 
 
 class KnowledgeBase:
-    """A knowledge base in one SQLite file (see the module docstring)."""
+    """A knowledge base in an SQLite file or on a PostgreSQL server (see the module docstring)."""
 
-    def __init__(self, path: str | Path, readonly: bool = False):
-        self.path = Path(path).expanduser()
+    def __init__(self, location: str | Path, readonly: bool = False):
+        try:
+            self.url = database_url(location)
+        except LocationError as error:
+            raise KnowledgeBaseError(str(error)) from None
+        self.path = None if self.url else file_path(location)
+        self.location = mask_secrets(str(location)) if self.url else str(self.path)  # to show: no password
         self.readonly = readonly
-        if readonly and not self.path.exists():
-            raise KnowledgeBaseError(f"no knowledge base at {str(self.path)!r}")
-        if not readonly:
-            self._make_folder()
-        self._check_or_create()
+        if self.path is not None:
+            if readonly and not self.path.exists():
+                raise KnowledgeBaseError(f"no knowledge base at {self.location!r}")
+            if not readonly:
+                self._make_folder()
+        self.version = self._check_or_create()
 
     def _make_folder(self) -> None:
         """Create the folder the base lives in: on a fresh machine the cache folder does not exist yet."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise KnowledgeBaseError(f"cannot create the folder of the knowledge base {str(self.path)!r}: "
+            raise KnowledgeBaseError(f"cannot create the folder of the knowledge base {self.location!r}: "
                                      f"{error}") from None
 
+    @property
+    def on_server(self) -> bool:
+        """True for a base on a database server (shared), False for an SQLite file."""
+        return self.url is not None
+
     # -- opening ---------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        if self.readonly:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
-        else:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        return conn
+    def _engine(self) -> Engine:
+        if self.path is not None:
+            return sql.sqlite_engine(self.path, self.readonly)
+        try:
+            return sql.server_engine(self.url)
+        except ImportError:
+            raise KnowledgeBaseError("a knowledge base on PostgreSQL needs its driver: "
+                                     "pip install 'automl-engine[postgres]'") from None
 
     @contextmanager
-    def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+    def _db(self, write: bool = False) -> Iterator[Connection]:
+        """A connection in one transaction: committed when the block ends, rolled back if it raises."""
         if write and self.readonly:
-            raise KnowledgeBaseError(f"{str(self.path)!r} was opened read-only")
-        conn = self._connect()
+            raise KnowledgeBaseError(f"{self.location!r} was opened read-only")
         try:
-            if write:
-                conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            if write:
+            with self._engine().connect() as conn:
+                if self.path is not None:  # the driver leaves transactions to us: a writer takes the lock first
+                    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield conn
                 conn.commit()
-        except BaseException:
-            if write:
-                conn.rollback()
-            raise
-        finally:
-            conn.close()
+        except DBAPIError as error:
+            raise self._error(error) from None
 
-    def _check_or_create(self) -> None:
-        exists = self.path.exists() and self.path.stat().st_size > 0
+    def _write(self, work) -> Any:
+        """Run ``work(conn)`` in a write transaction, again where PostgreSQL lost a deadlock or race to another
+        writer (its transaction was rolled back whole, so nothing is written twice)."""
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self._db(write=True) as conn:
+                    return work(conn)
+            except KnowledgeBaseError as error:
+                if error.sqlstate not in _RETRIED_CODES or attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _error(self, error: DBAPIError) -> KnowledgeBaseError:
+        """A clear error for a failure of the driver (its first line), without the password of the URL."""
+        original = error.orig
+        reason = mask_secrets((str(original).strip().splitlines() or [type(original).__name__])[0])
+        return KnowledgeBaseError(f"the knowledge base {self.location!r} failed: {reason}", reason,
+                                  getattr(original, "sqlstate", None))
+
+    def _check_or_create(self) -> int:
+        """The schema version of the base, after creating it (new) or upgrading it (older, opened for writing)."""
+        exists = self.path is None or (self.path.exists() and self.path.stat().st_size > 0)
         try:
             with self._db() as conn:
-                names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-                meta = dict(conn.execute("SELECT key, value FROM kb_meta")) if "kb_meta" in names else {}
-        except sqlite3.DatabaseError as error:
+                names = set(inspect(conn).get_table_names())
+                meta = dict(conn.execute(select(schema.kb_meta.c.key, schema.kb_meta.c.value)).all()) \
+                    if "kb_meta" in names else {}
+        except KnowledgeBaseError as error:
+            if self.path is None:
+                raise KnowledgeBaseError(f"cannot open the knowledge base {self.location!r}: {error.reason}; check "
+                                         "the server's address, the user and the password") from None
             raise KnowledgeBaseError(
-                f"{str(self.path)!r} is not a readable SQLite knowledge base ({error}); "
+                f"{self.location!r} is not a readable SQLite knowledge base ({error.reason}); "
                 "it was left untouched. Point kb= at another file, or move this one away."
             ) from None
-        if exists and names and meta.get("format") != FORMAT:
+        # A file is the base's alone; a database may hold other programs' tables too (a team's Optuna studies).
+        ours = names if self.path is not None else names & {"kb_meta", *TABLES}
+        if exists and ours and meta.get("format") != FORMAT:
+            what = "an SQLite file" if self.path is not None else "a database"
             raise KnowledgeBaseError(
-                f"{str(self.path)!r} is an SQLite file of another program (tables {sorted(names)[:5]}); "
-                "it was left untouched. Point kb= at another file."
+                f"{self.location!r} is {what} of another program (tables {sorted(ours)[:5]}); "
+                "it was left untouched. Point kb= at another one."
             )
         version = int(meta.get("schema_version", SCHEMA_VERSION))
         if version > SCHEMA_VERSION:
             raise KnowledgeBaseError(
-                f"{str(self.path)!r} was written by a newer version of automl (schema {version}, "
+                f"{self.location!r} was written by a newer version of automl (schema {version}, "
                 f"this one reads up to {SCHEMA_VERSION}); upgrade automl to use it"
             )
+        if meta and (version == SCHEMA_VERSION or self.readonly):
+            return version
+        if self.readonly:
+            raise KnowledgeBaseError(f"{self.location!r} is empty; it is not a knowledge base")
+        if self.path is not None and not meta:
+            with self._engine().connect() as conn:  # outside a transaction: only there does SQLite switch journals
+                conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+        return self._write(self._create_or_upgrade)
+
+    def _create_or_upgrade(self, conn: Connection) -> int:
+        """Create the tables of a new base, or apply the upgrades an older one lacks (one opener at a time)."""
+        if self.path is None:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        names = set(inspect(conn).get_table_names())
+        meta = dict(conn.execute(select(schema.kb_meta.c.key, schema.kb_meta.c.value)).all()) \
+            if "kb_meta" in names else {}
         if not meta:
-            if self.readonly:
-                raise KnowledgeBaseError(f"{str(self.path)!r} is empty; it is not a knowledge base")
-            conn = self._connect()
-            try:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(_SCHEMA)
-                conn.execute("INSERT OR IGNORE INTO kb_meta VALUES ('format', ?)", (FORMAT,))
-                conn.execute("INSERT OR IGNORE INTO kb_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                conn.commit()
-            finally:
-                conn.close()
+            schema.metadata.create_all(conn)
+            conn.execute(sql.insert_ignoring(conn, schema.kb_meta),
+                         [{"key": "format", "value": FORMAT}, {"key": "schema_version", "value": str(SCHEMA_VERSION)}])
+            return SCHEMA_VERSION
+        version = int(meta["schema_version"])
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in schema.MIGRATIONS[step]:
+                conn.exec_driver_sql(statement)
+        conn.execute(schema.kb_meta.update().where(schema.kb_meta.c.key == "schema_version"),
+                     {"value": str(SCHEMA_VERSION)})
+        return SCHEMA_VERSION
 
     # -- tasks -----------------------------------------------------------
     def add_task(
@@ -226,126 +243,123 @@ class KnowledgeBase:
             "n_features": n_features, "n_classes": n_classes, "openml_task_id": openml_task_id,
             "openml_dataset_id": openml_dataset_id, "fingerprint": fingerprint, "status": status, "error": error,
         }
-        with self._db(write=True) as conn:
-            return self._upsert_task(conn, name, values)
-
-    @staticmethod
-    def _upsert_task(conn: sqlite3.Connection, name: str, values: Mapping[str, Any]) -> int:
-        row = conn.execute("SELECT task_id FROM tasks WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            columns = ["name", "created", *values]
-            cursor = conn.execute(
-                f"INSERT INTO tasks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                (name, time.time(), *values.values()),
-            )
-            return int(cursor.lastrowid)
-        updates = {k: v for k, v in values.items() if v is not None}
-        if updates:
-            assignments = ", ".join(f"{k} = ?" for k in updates)
-            conn.execute(f"UPDATE tasks SET {assignments} WHERE task_id = ?", (*updates.values(), row[0]))
-        return int(row[0])
+        return self._write(lambda conn: sql.upsert_task(conn, name, values))
 
     def task_id(self, name: str) -> int | None:
         with self._db() as conn:
-            row = conn.execute("SELECT task_id FROM tasks WHERE name = ?", (name,)).fetchone()
-        return None if row is None else int(row[0])
+            return sql.find_task(conn, name)
 
     def tasks(self, source: str | None = None) -> pd.DataFrame:
         """All tasks (one row each), optionally of one source."""
-        query, args = "SELECT * FROM tasks", ()
+        query = select(schema.tasks).order_by(schema.tasks.c.name)
         if source is not None:
-            query, args = query + " WHERE source = ?", (source,)
+            query = query.where(schema.tasks.c.source == source)
         with self._db() as conn:
-            return pd.read_sql_query(query + " ORDER BY name", conn, params=args)
+            return pd.read_sql_query(query, conn)
 
     # -- meta-features ---------------------------------------------------
     def set_meta_features(
         self, task: str, version: str, values: Mapping[str, float], source: str = "automl", seconds: float | None = None
     ) -> None:
         """Store a task's meta-features under an extractor version (replacing that version's)."""
-        clean = {k: _finite(v) for k, v in values.items()}
-        with self._db(write=True) as conn:
-            task_id = self._require_task(conn, task)
-            conn.execute(
-                "INSERT OR REPLACE INTO meta_features VALUES (?, ?, ?, ?, ?)",
-                (task_id, version, source, json.dumps(clean, sort_keys=True), seconds),
-            )
+        features = json.dumps({k: _finite(v) for k, v in values.items()}, sort_keys=True)
+
+        def write(conn: Connection) -> None:
+            row = {"task_id": sql.require_task(conn, task), "version": version, "source": source, "features": features,
+                   "seconds": seconds}
+            statement = sql.dialect_insert(conn, schema.meta_features).values(row)
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=["task_id", "version", "source"],
+                set_={"features": statement.excluded.features, "seconds": statement.excluded.seconds}))
+
+        self._write(write)
 
     def has_meta_features(self, task: str, version: str, source: str = "automl") -> bool:
+        m, t = schema.meta_features, schema.tasks
+        query = select(m.c.task_id).join(t, t.c.task_id == m.c.task_id).where(
+            t.c.name == task, m.c.version == version, m.c.source == source)
         with self._db() as conn:
-            row = conn.execute(
-                "SELECT 1 FROM meta_features m JOIN tasks t USING (task_id) "
-                "WHERE t.name = ? AND m.version = ? AND m.source = ?",
-                (task, version, source),
-            ).fetchone()
-        return row is not None
+            return conn.execute(query).first() is not None
 
     # -- runs ------------------------------------------------------------
-    @staticmethod
-    def _require_task(conn: sqlite3.Connection, task: str) -> int:
-        row = conn.execute("SELECT task_id FROM tasks WHERE name = ?", (task,)).fetchone()
-        if row is None:
-            raise KeyError(f"no task named {task!r} in the knowledge base; add it with add_task first")
-        return int(row[0])
-
     def add_runs(self, task: str, runs: Iterable[Run]) -> int:
         """Append runs of one task (duplicates ignored); returns how many were new."""
         runs = list(runs)
         if not runs:
             return 0
-        with self._db(write=True) as conn:
-            task_id = self._require_task(conn, task)
-            conn.executemany(
-                "INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?)",
-                [(r.config.key(), r.config.learner, json.dumps(dict(r.config.params), sort_keys=True), r.space_version)
-                 for r in runs],
-            )
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT OR IGNORE INTO runs (run_key, task_id, config_id, metric, fold_scores, score, fit_seconds, "
-                "status, error, origin, created, engine_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        _run_key(task, r), task_id, r.config.key(), r.metric,
-                        json.dumps([_finite(v) for v in r.fold_scores]), _finite(r.score), r.fit_seconds,
-                        r.status, r.error, r.origin, r.created, r.engine_version,
-                    )
-                    for r in runs
-                ],
-            )
-            return conn.total_changes - before
+        configs = sorted({r.config.key(): {"config_id": r.config.key(), "learner": r.config.learner,
+                                           "params": json.dumps(dict(r.config.params), sort_keys=True),
+                                           "space_version": r.space_version} for r in runs}.items())
+
+        def write(conn: Connection) -> int:
+            task_id = sql.require_task(conn, task)
+            # In one order in every writer, so that two writers adding the same configurations cannot deadlock.
+            conn.execute(sql.insert_ignoring(conn, schema.configs), [row for _, row in configs])
+            rows = sorted(({
+                "run_key": _run_key(task, r), "task_id": task_id, "config_id": r.config.key(), "metric": r.metric,
+                "fold_scores": json.dumps([_finite(v) for v in r.fold_scores]), "score": _finite(r.score),
+                "fit_seconds": r.fit_seconds, "status": r.status, "error": r.error, "origin": r.origin,
+                "created": r.created, "engine_version": r.engine_version, "host": r.host,
+            } for r in runs), key=lambda row: row["run_key"])
+            return sql.insert_counting(conn, schema.runs, rows, self.version)
+
+        return self._write(write)
 
     def evaluated_configs(self, task: str, origin: str | None = None) -> set[str]:
         """Hashes of the configurations already run on ``task`` (for resuming)."""
-        query = "SELECT DISTINCT r.config_id FROM runs r JOIN tasks t USING (task_id) WHERE t.name = ?"
-        args: tuple = (task,)
+        r, t = schema.runs, schema.tasks
+        query = select(r.c.config_id).distinct().join(t, t.c.task_id == r.c.task_id).where(t.c.name == task)
         if origin is not None:
-            query, args = query + " AND r.origin = ?", (task, origin)
+            query = query.where(r.c.origin == origin)
         with self._db() as conn:
-            return {r[0] for r in conn.execute(query, args)}
+            return set(conn.execute(query).scalars())
 
     def runs(self, task: str | None = None, metric: str | None = None) -> pd.DataFrame:
         """Runs joined with their task name, learner and parameters."""
+        r, t, c = schema.runs, schema.tasks, schema.configs
         query = (
-            "SELECT t.name AS task, t.task_type, r.config_id, c.learner, c.params, r.metric, r.score, "
-            "r.fold_scores, r.fit_seconds, r.status, r.error, r.origin, r.created, r.engine_version "
-            "FROM runs r JOIN tasks t USING (task_id) JOIN configs c USING (config_id)"
+            select(t.c.name.label("task"), t.c.task_type, r.c.config_id, c.c.learner, c.c.params, r.c.metric,
+                   r.c.score, r.c.fold_scores, r.c.fit_seconds, r.c.status, r.c.error, r.c.origin, r.c.created,
+                   r.c.engine_version, self._host(r))
+            .join(t, t.c.task_id == r.c.task_id).join(c, c.c.config_id == r.c.config_id).order_by(r.c.run_id)
         )
-        clauses, args = [], []
         if task is not None:
-            clauses.append("t.name = ?")
-            args.append(task)
+            query = query.where(t.c.name == task)
         if metric is not None:
-            clauses.append("r.metric = ?")
-            args.append(metric)
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
+            query = query.where(r.c.metric == metric)
         with self._db() as conn:
-            return pd.read_sql_query(query + " ORDER BY r.run_id", conn, params=args)
+            return pd.read_sql_query(query, conn)
+
+    def _host(self, runs_table):
+        """The runs' host column, or an empty one in a base older than it (read-only openers do not upgrade)."""
+        return runs_table.c.host if "host" in schema.columns_at(schema.runs, self.version) \
+            else text("'' AS host")
 
     def configs(self) -> pd.DataFrame:
         with self._db() as conn:
-            return pd.read_sql_query("SELECT * FROM configs ORDER BY config_id", conn)
+            return pd.read_sql_query(select(schema.configs).order_by(schema.configs.c.config_id), conn)
+
+    def fixed_value(self, key: str, make: Callable[[], str]) -> str:
+        """The text stored in the base under ``key``, or ``make()`` stored there first: a value fixed on first use
+        (a build's candidate set, so that a resumed build reuses it), the same for every writer."""
+
+        def write(conn: Connection) -> str:
+            meta = schema.kb_meta
+            found = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+            if found is None:
+                conn.execute(sql.insert_ignoring(conn, meta).values(key=key, value=make()))
+                found = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+            return found
+
+        return self._write(write)
+
+    def revision(self) -> tuple[int, int, int]:
+        """What identifies the current contents cheaply: the newest run and task, and how many meta-features are
+        stored (these only grow; a new value means new knowledge)."""
+        query = text("SELECT (SELECT max(run_id) FROM runs), (SELECT max(task_id) FROM tasks), "
+                     "(SELECT count(*) FROM meta_features)")
+        with self._db() as conn:
+            return tuple(int(value or 0) for value in conn.execute(query).one())
 
     def snapshot(self) -> Knowledge:
         """The whole base in memory (see :class:`~metaknowledge.snapshot.Knowledge`)."""
@@ -356,59 +370,58 @@ class KnowledgeBase:
         return self.snapshot().score_matrix(metric, task_type)
 
     def info(self) -> dict[str, Any]:
-        """What the base holds, for ``automl kb info``."""
-        return {"path": str(self.path), **self.snapshot().info()}
+        """What the base holds, for ``automl kb info``: where it is (no password), and the counts of
+        :meth:`Knowledge.info`, contributors by host among them."""
+        return {"path": self.location, "store": "postgresql" if self.on_server else "sqlite",
+                **self.snapshot().info()}
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table as a DataFrame, with task names instead of ids (for export and merge)."""
+        r, t, m = schema.runs, schema.tasks, schema.meta_features
+        run_columns = [r.c[name] for name in schema.columns_at(r, self.version) if name not in ("run_id", "task_id")]
         with self._db() as conn:
-            tasks = pd.read_sql_query("SELECT * FROM tasks ORDER BY task_id", conn)
+            tasks = pd.read_sql_query(select(t).order_by(t.c.task_id), conn)
             meta = pd.read_sql_query(
-                "SELECT t.name AS task, m.version, m.source, m.features, m.seconds "
-                "FROM meta_features m JOIN tasks t USING (task_id)", conn
-            )
-            configs = pd.read_sql_query("SELECT * FROM configs", conn)
+                select(t.c.name.label("task"), m.c.version, m.c.source, m.c.features, m.c.seconds)
+                .join(t, t.c.task_id == m.c.task_id), conn)
+            configs = pd.read_sql_query(select(schema.configs), conn)
             runs = pd.read_sql_query(
-                "SELECT r.run_key, t.name AS task, r.config_id, r.metric, r.fold_scores, r.score, r.fit_seconds, "
-                "r.status, r.error, r.origin, r.created, r.engine_version FROM runs r JOIN tasks t USING (task_id)",
-                conn
-            )
+                select(r.c.run_key, t.c.name.label("task"), *[c for c in run_columns if c.name != "run_key"])
+                .join(t, t.c.task_id == r.c.task_id).order_by(r.c.run_id), conn)
+        if "host" not in runs:
+            runs["host"] = ""
         return {"tasks": tasks.drop(columns=["task_id"]), "meta_features": meta, "configs": configs, "runs": runs}
 
     def add_tables(self, tables: Mapping[str, pd.DataFrame]) -> dict[str, int]:
         """Merge tables in the form :meth:`tables` returns; existing rows are kept."""
-        added = dict.fromkeys(TABLES, 0)
-        with self._db(write=True) as conn:
+
+        def write(conn: Connection) -> dict[str, int]:
+            added = dict.fromkeys(TABLES, 0)
             ids: dict[str, int] = {}
             for row in tables["tasks"].to_dict("records"):
-                existed = conn.execute("SELECT 1 FROM tasks WHERE name = ?", (row["name"],)).fetchone()
-                values = {k: _sql_value(v) for k, v in row.items() if k not in ("name", "created")}
-                ids[row["name"]] = self._upsert_task(conn, row["name"], values)
-                added["tasks"] += existed is None
-            for row in tables["meta_features"].to_dict("records"):
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO meta_features VALUES (?, ?, ?, ?, ?)",
-                    (ids[row["task"]], row["version"], row["source"], row["features"], _sql_value(row["seconds"])),
-                )
-                added["meta_features"] += cursor.rowcount
-            for row in tables["configs"].to_dict("records"):
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?)",
-                    (row["config_id"], row["learner"], row["params"], row["space_version"]),
-                )
-                added["configs"] += cursor.rowcount
-            for row in tables["runs"].to_dict("records"):
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO runs (run_key, task_id, config_id, metric, fold_scores, score, fit_seconds, "
-                    "status, error, origin, created, engine_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        row["run_key"], ids[row["task"]], row["config_id"], row["metric"], row["fold_scores"],
-                        _sql_value(row["score"]), _sql_value(row["fit_seconds"]), row["status"], row["error"],
-                        row["origin"], row["created"], row["engine_version"],
-                    ),
-                )
-                added["runs"] += cursor.rowcount
-        return added
+                existed = sql.find_task(conn, row["name"]) is not None
+                values = {k: _sql_value(v) for k, v in row.items() if k in schema.tasks.c and k not in
+                          ("name", "created", "task_id")}
+                ids[row["name"]] = sql.upsert_task(conn, row["name"], values)
+                added["tasks"] += not existed
+            meta = [{"task_id": ids[row["task"]], "version": row["version"], "source": row["source"],
+                     "features": row["features"], "seconds": _sql_value(row["seconds"])}
+                    for row in tables["meta_features"].to_dict("records")]
+            added["meta_features"] = sql.insert_counting(conn, schema.meta_features, meta, self.version)
+            configs = [{k: row[k] for k in ("config_id", "learner", "params", "space_version")}
+                       for row in tables["configs"].to_dict("records")]
+            added["configs"] = sql.insert_counting(conn, schema.configs, configs, self.version)
+            runs = [{
+                "run_key": row["run_key"], "task_id": ids[row["task"]], "config_id": row["config_id"],
+                "metric": row["metric"], "fold_scores": row["fold_scores"], "score": _sql_value(row["score"]),
+                "fit_seconds": _sql_value(row["fit_seconds"]), "status": row["status"], "error": row["error"],
+                "origin": row["origin"], "created": row["created"], "engine_version": row["engine_version"],
+                "host": _sql_value(row.get("host")) or "",
+            } for row in tables["runs"].to_dict("records")]
+            added["runs"] = sql.insert_counting(conn, schema.runs, runs, self.version)
+            return added
+
+        return self._write(write)
 
     def merge(self, other: KnowledgeBase) -> dict[str, int]:
         """Add everything of ``other`` that this base lacks."""

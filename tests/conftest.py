@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.postgres_server import postgres_server
+
 ROOT = Path(__file__).resolve().parents[1]
 PMLB = Path(os.environ.get("AUTOML_PMLB", ROOT.parent / "shared" / "datasets" / "pmlb"))
 
@@ -28,6 +30,23 @@ def private_knowledge_base(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("AUTOML_KB", str(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
     monkeypatch.setenv("AUTOML_SHIPPED_KB", "none")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))  # the warm-start cache too
+    monkeypatch.setenv("AUTOML_BACKGROUND_REFRESH", "0")  # no process outlives its test (one test turns it on)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on 127.0.0.2 for the whole test session (see :mod:`tests.postgres_server`)."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def kb_location(request, tmp_path) -> str:
+    """Where a fresh knowledge base is, once in an SQLite file and once on PostgreSQL: the knowledge-base tests run
+    against both stores."""
+    if request.param == "sqlite":
+        return str(tmp_path / "kb.sqlite")
+    return request.getfixturevalue("postgres").new_database(f"kb_{abs(hash(request.node.nodeid)) % 10**9}")
 
 
 @pytest.fixture

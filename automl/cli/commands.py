@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 
@@ -31,8 +32,9 @@ from automl.model import AutoModel, load
 from automl.options import FitOptions
 from automl.serving.distill import DistilledModel
 from automl.serving.export import require_format
+from metaknowledge.location import mask_secrets
 from metaknowledge.openml_import import import_openml
-from metaknowledge.shipped import shipped_directory, shipped_knowledge, user_kb_path
+from metaknowledge.shipped import holds_anything, shipped_directory, shipped_knowledge, user_kb
 from metaknowledge.store import KnowledgeBase, KnowledgeBaseError
 
 EXAMPLES = """examples:
@@ -53,8 +55,16 @@ EXAMPLES = """examples:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with the password of any URL on the command line kept out of its usage errors."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {mask_secrets(message)}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="automl",
         description="An AutoML engine that learns to learn: search learners and hyperparameters within a time budget.",
         epilog=EXAMPLES,
@@ -77,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", default="model.pkl", help="where to write the model (default model.pkl)")
     fit.add_argument("--storage", help="an SQLite file or database URL to keep trials in (rerun to resume)")
     fit.add_argument("--study", help="study name inside the storage")
+    fit.add_argument("--kb", metavar="FILE_OR_URL",
+                     help="the knowledge base to learn from and write this search to: a file, or a team's "
+                          "postgresql://USER@HOST:PORT/DB (default: AUTOML_KB, else one in your cache folder)")
     fit.add_argument("--jobs", type=int, default=1, help="trials run in parallel worker processes (default 1)")
     fit.add_argument("--backend", default="optuna", choices=["optuna", "ray", "ray-tune"],
                      help="where trials run (default optuna)")
@@ -111,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("data", help="the same data the final 'automl fit' gets")
     worker.add_argument("--storage", required=True, help="database URL (postgresql://...), SQLite file or journal file")
     worker.add_argument("--study", required=True, help="the shared study's name")
+    worker.add_argument("--kb", metavar="FILE_OR_URL", help="the knowledge base to write the trials to (as for fit)")
     worker.add_argument("--target", help="the label column")
     worker.add_argument("--task", choices=["classification", "regression"])
     worker.add_argument("--time", type=float, default=60.0, help="seconds to search (default 60)")
@@ -151,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     kb = commands.add_parser("kb", help="knowledge bases: info, build, import-openml, export, merge")
     kb_commands = kb.add_subparsers(dest="kb_command", metavar="KB_COMMAND")
     kb_info = kb_commands.add_parser("info", help="what a knowledge base holds")
-    kb_info.add_argument("--kb", help="a knowledge base file (default: the shipped one and yours)")
+    kb_info.add_argument("--kb", help="a knowledge base, file or postgresql://... (default: the shipped one, yours)")
     build = kb_commands.add_parser("build", help="evaluate the shared candidates on a corpus of datasets")
     build.add_argument("--datasets", required=True, help="a directory in the PMLB layout")
     build.add_argument("--names", nargs="+", help="only these datasets")
@@ -173,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
                             "(each kind's candidate pool on every dataset; rows capped by --max-rows, default 1000) "
                             "in the directory --out")
     build.add_argument("--out", help="the prediction repository's directory (with --predictions)")
-    build.add_argument("--kb", help="the knowledge base file to create or extend (not with --predictions)")
+    build.add_argument("--kb", help="the knowledge base (file or URL) to create or extend (not with --predictions)")
     openml = kb_commands.add_parser("import-openml", help="import tasks, qualities and run histories from OpenML")
     openml.add_argument("--tasks", nargs="+", type=int, required=True, help="OpenML task ids")
     openml.add_argument("--flows", nargs="+", type=int, help="only runs of these flows")
@@ -231,7 +245,7 @@ def _fit(args: argparse.Namespace) -> None:
         learners=args.learners, space=args.space, storage=args.storage, study_name=args.study,
         n_jobs=args.jobs, backend=args.backend, address=args.address, max_concurrent=args.max_concurrent,
         ensemble_size=args.ensemble, final_fit=args.final_fit, meta_init=args.meta_init, seed=args.seed,
-        report=args.report,
+        report=args.report, kb=args.kb,
         max_predict_ms=args.max_predict_ms, max_model_mb=args.max_model_mb, verbose=0 if args.quiet else args.verbose,
     )
     model = fit_with_options(X, y, options)
@@ -265,7 +279,7 @@ def _worker(args: argparse.Namespace) -> None:
     results = work(
         args.data, target=args.target, task=args.task, storage=args.storage, study_name=args.study,
         time_budget=args.time, n_trials=args.trials, metric=args.metric, learners=args.learners, seed=seed,
-        verbose=0 if args.quiet else 1,
+        kb=args.kb, verbose=0 if args.quiet else 1,
     )
     ok = [r for r in results if r.ok]
     print(f"worker added {len(results)} trials ({len(ok)} succeeded) to study {args.study!r}")
@@ -354,9 +368,9 @@ def _kb(args: argparse.Namespace) -> None:
             print(json.dumps(KnowledgeBase(args.kb, readonly=True).info(), indent=2))
             return
         print(json.dumps({"shipped": str(shipped_directory()), **shipped_knowledge().info()}, indent=2))
-        user = user_kb_path()
-        if user.exists():
-            print(json.dumps(KnowledgeBase(user, readonly=True).info(), indent=2))
+        user = user_kb()
+        if holds_anything(user):
+            print(json.dumps(KnowledgeBase(user, readonly=isinstance(user, Path)).info(), indent=2))
         else:
             print(f"your knowledge base ({user}) is empty: every fit() adds to it")
         print(_portfolio_status(None))
@@ -378,7 +392,7 @@ def _kb(args: argparse.Namespace) -> None:
     elif args.kb_command == "import-openml":
 
         report = import_openml(
-            KnowledgeBase(user_kb_path(args.kb)), args.tasks, flows=args.flows, metric=args.metric,
+            KnowledgeBase(user_kb(args.kb)), args.tasks, flows=args.flows, metric=args.metric,
             datasets=args.datasets, max_runs=args.max_runs,
         )
         print(f"imported {len(report.tasks)} tasks: {report.mapped_runs} runs mapped onto our learners, "
@@ -461,14 +475,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handlers[args.command](args)
     except (AutoMLError, KnowledgeBaseError, FileNotFoundError, ImportError) as error:
-        print(f"automl {args.command}: error: {error}", file=sys.stderr)
+        print(f"automl {args.command}: error: {mask_secrets(str(error))}", file=sys.stderr)
         return 2
     except Exception as error:
-        if not offline(error):
-            raise
-        print(f"automl {args.command}: error: could not reach OpenML ({type(error).__name__}: {error}); "
-              "this needs internet access", file=sys.stderr)
-        return 2
+        if offline(error):
+            print(f"automl {args.command}: error: could not reach OpenML ({type(error).__name__}: {error}); "
+                  "this needs internet access", file=sys.stderr)
+            return 2
+        # A defect of automl or of a library under it: the whole story for a bug report, passwords masked.
+        print(mask_secrets(traceback.format_exc()), file=sys.stderr, end="")
+        return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

@@ -83,13 +83,11 @@ def stored_candidates(
     """
     chosen = f":{','.join(learners)}" if learners else ""
     key = "neural-candidates" if neural else f"candidates:{task_kind}:{n_configs}:{seed}{chosen}"
-    with kb._db(write=True) as conn:
-        row = conn.execute("SELECT value FROM kb_meta WHERE key = ?", (key,)).fetchone()
-        if row is not None:
-            return [Config.from_dict(c) for c in json.loads(row[0])]
+    def make() -> str:
         configs = neural_candidates() if neural else candidate_set(task_kind, n_configs, seed, learners)
-        conn.execute("INSERT INTO kb_meta VALUES (?, ?)", (key, json.dumps([c.to_dict() for c in configs])))
-        return configs
+        return json.dumps([c.to_dict() for c in configs])
+
+    return [Config.from_dict(c) for c in json.loads(kb.fixed_value(key, make))]
 
 
 def record_meta_features(kb: KnowledgeBase, name: str, dataset: Dataset, seed: int = 0) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from automl.data.dataset import Dataset
 from automl.knowledge.writeback import task_name
 from automl.search.evaluation import OK, PRUNED
-from metaknowledge.shipped import user_kb_path
+from metaknowledge.shipped import holds_anything, user_kb
 from metaknowledge.store import KnowledgeBase, KnowledgeBaseError
 from searchspaces import Config
 
@@ -45,11 +45,11 @@ def own_history(dataset: Dataset, kb: str | Path | None = None) -> OwnHistory:
 
     A base that cannot be read is no history: the search goes on without it.
     """
-    path = user_kb_path(kb)
-    if not path.exists():
+    location = user_kb(kb)
+    if not holds_anything(location):
         return NO_HISTORY
     try:
-        runs = KnowledgeBase(path, readonly=True).runs(task=task_name(dataset))
+        runs = KnowledgeBase(location, readonly=True).runs(task=task_name(dataset))
     except (KnowledgeBaseError, sqlite3.Error, OSError) as error:
         log.debug("no history of this data: %s", error)
         return NO_HISTORY

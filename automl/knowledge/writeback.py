@@ -18,7 +18,8 @@ from automl._version import __version__
 from automl.data.dataset import Dataset
 from automl.search.evaluation import OK, TrialResult
 from metaknowledge.features import EXTRACTOR_VERSION
-from metaknowledge.shipped import user_kb_path
+from metaknowledge.location import mask_secrets
+from metaknowledge.shipped import user_kb
 from metaknowledge.store import KnowledgeBase, KnowledgeBaseError, Run
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,10 @@ def remember(
     results: list[TrialResult],
     meta_features: dict[str, float] | None,
     kb: str | Path | None = None,
-) -> Path | None:
-    """Append the search to the user's base; returns its path, or None if it could not be written."""
-    path = user_kb_path(kb)
+) -> Path | str | None:
+    """Append the search to the user's base; returns where it is (a path or a URL), or None if it could not be
+    written."""
+    path = user_kb(kb)
     fresh = [r for r in results if not r.resumed]  # resumed trials were written by the fit that ran them
     try:
         _write(KnowledgeBase(path), dataset, metric, fresh, meta_features, __version__)
@@ -55,7 +57,7 @@ def remember(
 
 def remember_meta_features(dataset: Dataset, meta_features: dict[str, float], kb: str | Path | None = None) -> None:
     """Add the meta-features of a task :func:`remember` wrote without them (a fit too short to pay for them first)."""
-    path = user_kb_path(kb)
+    path = user_kb(kb)
     try:
         KnowledgeBase(path).set_meta_features(task_name(dataset), EXTRACTOR_VERSION, meta_features)
     except Exception as error:  # as in remember: the model matters more
@@ -88,7 +90,7 @@ def _write(
     )
 
 
-def _report_failure(path: Path, reason: str) -> None:
+def _report_failure(path: Path | str, reason: str) -> None:
     """Log every failure, and say so on the console once per process.
 
     Logging is quiet by default, so a log line alone would leave the engine
@@ -96,6 +98,7 @@ def _report_failure(path: Path, reason: str) -> None:
     repeating on every ``fit`` of a loop.
     """
     global _warned
+    path, reason = mask_secrets(str(path)), mask_secrets(reason)
     log.warning("could not write this search to the knowledge base at %s: %s", path, reason)
     if _warned:
         return

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 
 import automl
@@ -22,7 +23,9 @@ from metaknowledge.shipped import cache_dir
 from metaknowledge.snapshot import Knowledge
 from metaknowledge.store import KnowledgeBase, KnowledgeBaseError, Run
 from searchspaces import Config
-from tests.conftest import pmlb_path
+from tests.conftest import ROOT, pmlb_path
+
+FIXTURES = ROOT / "tests" / "fixtures"
 
 
 def some_runs(n: int, seed: int = 0, origin: str = "test") -> list[Run]:
@@ -34,8 +37,8 @@ def some_runs(n: int, seed: int = 0, origin: str = "test") -> list[Run]:
     ]
 
 
-def test_tasks_runs_and_the_score_matrix(tmp_path):
-    kb = KnowledgeBase(tmp_path / "kb.sqlite")
+def test_tasks_runs_and_the_score_matrix(kb_location):
+    kb = KnowledgeBase(kb_location)
     kb.add_task("a", "corpus", "binary", "roc_auc", 100, 5, 2)
     kb.add_task("b", "corpus", "binary", "roc_auc", 200, 3, 2)
     shared = Config("linear", {"C": 1.0, "class_weight": None})
@@ -52,16 +55,16 @@ def test_tasks_runs_and_the_score_matrix(tmp_path):
         kb.add_runs("missing", [Run(shared, "roc_auc", 0.5)])
 
 
-def test_the_same_run_is_stored_once(tmp_path):
-    kb = KnowledgeBase(tmp_path / "kb.sqlite")
+def test_the_same_run_is_stored_once(kb_location):
+    kb = KnowledgeBase(kb_location)
     kb.add_task("a", "corpus")
     runs = some_runs(5)
     assert kb.add_runs("a", runs) == 5
     assert kb.add_runs("a", runs) == 0
 
 
-def test_meta_features_are_kept_per_version(tmp_path):
-    kb = KnowledgeBase(tmp_path / "kb.sqlite")
+def test_meta_features_are_kept_per_version(kb_location):
+    kb = KnowledgeBase(kb_location)
     kb.add_task("a", "corpus")
     kb.set_meta_features("a", "v1", {"x": 1.0, "y": float("nan")})
     kb.set_meta_features("a", "v2", {"x": 2.0})
@@ -79,8 +82,8 @@ def _writer(path: str, worker: int) -> None:
         kb.add_runs(f"task-{worker}", some_runs(50, seed=worker * 1000 + start, origin=f"w{worker}-{start}"))
 
 
-def test_four_processes_writing_at_once_lose_nothing(tmp_path):
-    path = str(tmp_path / "kb.sqlite")
+def test_four_processes_writing_at_once_lose_nothing(kb_location):
+    path = kb_location
     KnowledgeBase(path)
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_writer, args=(path, w)) for w in range(4)]
@@ -112,17 +115,56 @@ def test_another_programs_database_is_refused_and_left_untouched(tmp_path):
     assert path.read_bytes() == before
 
 
-def test_a_base_from_a_newer_schema_is_refused(tmp_path):
-    path = tmp_path / "kb.sqlite"
-    KnowledgeBase(path)
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE kb_meta SET value = '99' WHERE key = 'schema_version'")
+def _execute(location: str, statement: str) -> None:
+    """Run one statement on the base's database directly (as another program would)."""
+    if "://" in location:
+        with psycopg.connect(location, autocommit=True) as conn:
+            conn.execute(statement)
+    else:
+        with sqlite3.connect(location) as conn:
+            conn.execute(statement)
+
+
+def test_a_base_from_a_newer_schema_is_refused(kb_location):
+    KnowledgeBase(kb_location)
+    _execute(kb_location, "UPDATE kb_meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(KnowledgeBaseError, match="newer version"):
-        KnowledgeBase(path)
+        KnowledgeBase(kb_location)
 
 
-def test_export_import_and_merge(tmp_path):
-    first = KnowledgeBase(tmp_path / "first.sqlite")
+def test_a_database_with_other_programs_tables_holds_a_base_beside_them(postgres):
+    """A team's database may hold its Optuna studies too; a table of our name that is not ours is refused."""
+    url = postgres.new_database("shared_with_optuna")
+    _execute(url, "CREATE TABLE studies (study_id INTEGER PRIMARY KEY, study_name TEXT)")
+    kb = KnowledgeBase(url)
+    kb.add_task("a", "corpus")
+    assert KnowledgeBase(url, readonly=True).tasks()["name"].tolist() == ["a"]
+    other = postgres.new_database("someone_elses_runs")
+    _execute(other, "CREATE TABLE runs (id INTEGER)")
+    with pytest.raises(KnowledgeBaseError, match="another program") as refused:
+        KnowledgeBase(other)
+    assert postgres.password not in str(refused.value)
+
+
+def test_an_older_base_is_read_as_it_is_and_upgraded_when_written(tmp_path):
+    """A copy of a base written by the previous schema (1, before runs knew their host)."""
+    path = tmp_path / "old.sqlite"
+    shutil.copy(FIXTURES / "kb" / "schema1.sqlite", path)
+    before = path.read_bytes()
+    old = KnowledgeBase(path, readonly=True)
+    assert old.version == 1 and len(old.runs()) == 23 and set(old.runs()["host"]) == {""}
+    assert path.read_bytes() == before  # reading changed nothing
+    upgraded = KnowledgeBase(path)
+    assert upgraded.version == 2
+    task = upgraded.tasks()["name"].iloc[0]
+    assert upgraded.add_runs(task, some_runs(3)) == 3
+    runs = KnowledgeBase(path, readonly=True).runs()
+    assert len(runs) == 26 and (runs["host"] != "").sum() == 3
+    assert upgraded.info()["contributors"][runs["host"].iloc[-1]]["runs"] == 3
+
+
+def test_export_import_and_merge(tmp_path, kb_location):
+    first = KnowledgeBase(kb_location)
     first.add_task("a", "corpus", "binary", "roc_auc", 10, 2, 2)
     first.set_meta_features("a", "v1", {"x": 1.0})
     first.add_runs("a", some_runs(7, seed=1))
@@ -141,8 +183,8 @@ def test_export_import_and_merge(tmp_path):
     assert copy.snapshot().meta_feature_table("v1").loc["a", "x"] == 1.0
 
 
-def test_combined_knowledge_drops_duplicates(tmp_path):
-    kb = KnowledgeBase(tmp_path / "kb.sqlite")
+def test_combined_knowledge_drops_duplicates(kb_location):
+    kb = KnowledgeBase(kb_location)
     kb.add_task("a", "corpus")
     kb.add_runs("a", some_runs(4))
     both = Knowledge.combine([kb.snapshot(), kb.snapshot()])
@@ -184,7 +226,7 @@ def test_a_build_for_some_learners_keeps_their_candidates_when_one_dataset_resum
                          learners=["linear", "knn"])
     kb = KnowledgeBase(path)
     knn = [(cid,) for cid in kb.runs().query("learner == 'knn'")["config_id"]]
-    with kb._db(write=True) as conn:  # as if a build had stopped after the linear runs of the first dataset
+    with sqlite3.connect(path) as conn:  # as if a build had stopped after the linear runs of the first dataset
         conn.executemany("DELETE FROM runs WHERE config_id = ?", knn)
     build_knowledge_base(path, corpus, n_configs=4, folds=2, progress=False, learners=["linear", "knn"])
     runs = kb.runs()
@@ -279,3 +321,17 @@ def test_kb_cli_build_info_export_merge(tmp_path, capsys):
     assert main(["kb", "merge", str(tmp_path / "export"), "--kb", str(tmp_path / "merged.sqlite")]) == 0
     assert len(KnowledgeBase(tmp_path / "merged.sqlite").runs()) == 7
     assert main(["kb", "info", "--kb", str(tmp_path / "nothing.sqlite")]) == 2
+
+
+def test_what_one_machine_learned_alone_merges_into_the_teams_server_base(tmp_path, postgres, capsys):
+    mine = KnowledgeBase(tmp_path / "mine.sqlite")
+    mine.add_task("user/churn", "user", "binary", "roc_auc", 2000, 8, 2)
+    mine.set_meta_features("user/churn", "v1", {"rows": 2000.0})
+    mine.add_runs("user/churn", some_runs(6))
+    team = postgres.new_database("team_merge")
+    assert main(["kb", "merge", str(tmp_path / "mine.sqlite"), "--kb", team]) == 0
+    assert main(["kb", "merge", str(tmp_path / "mine.sqlite"), "--kb", team]) == 0  # twice: nothing doubled
+    assert main(["kb", "info", "--kb", team]) == 0
+    shown = capsys.readouterr().out
+    assert '"runs": 6' in shown and '"store": "postgresql"' in shown and postgres.password not in shown
+    assert KnowledgeBase(team).snapshot().meta_feature_table("v1").loc["user/churn", "rows"] == 2000.0

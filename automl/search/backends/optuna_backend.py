@@ -33,6 +33,7 @@ from automl.search.metrics import Metric
 from automl.search.optuna_setup import make_sampler, quiet_optuna
 from automl.search.refit import RefitScale
 from automl.search.worker import WorkerPool
+from metaknowledge.location import with_driver
 from searchspaces.space import LEARNER_KEY
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def resolve_storage(storage: Any) -> BaseStorage | None:
         if path.suffix.lower() in JOURNAL_SUFFIXES:
             return JournalStorage(JournalFileBackend(str(path)))
         text = f"sqlite:///{path}"
+    text = with_driver(text)
     for attempt in range(STORAGE_ATTEMPTS):
         try:
             with quiet_optuna():

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import os
-import pwd
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -46,44 +41,6 @@ def test_workers_and_a_final_fit_share_one_study(tmp_path, kind):
     _check_shared(storage)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_workers_share_a_postgresql_study():
-    """Started by the test itself; skipped when PostgreSQL or its Python driver is not installed."""
-    search = os.pathsep.join([os.environ.get("PATH", ""),
-                              *sorted(str(p) for p in Path("/usr/lib/postgresql").glob("*/bin"))])
-    found = {b: shutil.which(b, path=search) for b in ("initdb", "pg_ctl")}
-    if not all(found.values()):
-        pytest.skip("PostgreSQL is not installed (initdb and pg_ctl not found): "
-                    "apt install postgresql to run this test")
-    pytest.importorskip("psycopg",
-                        reason="the PostgreSQL driver is not installed: pip install 'automl-engine[postgres]'")
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run the server as")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    home = Path(tempfile.mkdtemp(prefix="automl-pg-"))
-    if as_user:
-        os.chown(home, owner.pw_uid, owner.pw_gid)
-    data_dir, port, user = home / "data", _free_port(), "automl"
-    subprocess.run(as_user + [found["initdb"], "-D", str(data_dir), "-U", user, "--auth=trust"], check=True,
-                   capture_output=True)
-    subprocess.run(as_user + [found["pg_ctl"], "-D", str(data_dir), "-o",
-                              f"-p {port} -k {home} -c listen_addresses=127.0.0.1",
-                              "-l", str(home / "log"), "-w", "start"], check=True, capture_output=True)
-    try:
-        import psycopg
-
-        with psycopg.connect(host="127.0.0.1", port=port, user=user, dbname="postgres", autocommit=True) as conn:
-            conn.execute("CREATE DATABASE automl")
-        _check_shared(f"postgresql://{user}@127.0.0.1:{port}/automl")
-    finally:
-        subprocess.run(as_user + [found["pg_ctl"], "-D", str(data_dir), "-m", "fast", "stop"], capture_output=True)
-        shutil.rmtree(home, ignore_errors=True)
+def test_workers_share_a_postgresql_study(postgres):
+    """On a real server the test starts (:mod:`tests.postgres_server`), with a password in the URL."""
+    _check_shared(postgres.new_database("shared_study"))
