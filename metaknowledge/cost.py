@@ -22,6 +22,8 @@ to the rows.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import pandas as pd
 
@@ -45,18 +47,22 @@ class CostModel:
     def fitted(self) -> bool:
         return bool(self.own_cost)
 
-    def fit(self, knowledge: Knowledge, rows_cap: int | None = None) -> CostModel:
-        """Learn from every run with a recorded time; ``rows_cap``: rows the histories were evaluated on at most."""
+    def fit(self, knowledge: Knowledge, rows_cap: int | None = None, kept: Collection[str] | None = None) -> CostModel:
+        """Learn from every run with a recorded time; ``rows_cap``: rows the histories were evaluated on at most.
+
+        Every run teaches the slopes; the own cost of a configuration is kept for those of ``kept`` only, if
+        given (the ones a warm start can suggest), so that the model does not grow with every search's samples.
+        """
         runs = knowledge.runs[["task", "config_id", "fit_seconds"]].dropna()
         sizes = knowledge.tasks.set_index("name")[["n_rows", "n_features"]]
         runs = runs.join(sizes, on="task").dropna()
-        configs = knowledge.configs_by_id()
-        runs = runs[(runs["fit_seconds"] > 0) & runs["config_id"].isin(configs.keys())]
+        learner_of = knowledge.configs.set_index("config_id")["learner"]
+        runs = runs[(runs["fit_seconds"] > 0) & runs["config_id"].isin(learner_of.index)]
         rows = runs["n_rows"].clip(upper=rows_cap) if rows_cap else runs["n_rows"]
         self.largest_rows = int(rows.max()) if len(rows) else None
         frame = pd.DataFrame({
             "config": runs["config_id"].to_numpy(),
-            "learner": [configs[cid].learner for cid in runs["config_id"]],
+            "learner": runs["config_id"].map(learner_of).to_numpy(),
             "rows": np.log(rows.clip(lower=1).to_numpy(dtype=float)),
             "features": np.log(runs["n_features"].clip(lower=1).to_numpy(dtype=float)),
             "seconds": np.log(runs["fit_seconds"].clip(lower=MIN_SECONDS).to_numpy(dtype=float)),
@@ -71,6 +77,8 @@ class CostModel:
                 self.slopes[str(learner)] = _slopes(centred.loc[index], self.shared_slopes)
         row_slope, feature_slope = np.array([self._slopes_of(name) for name in frame["learner"]]).T
         own = frame["seconds"] - row_slope * frame["rows"] - feature_slope * frame["features"]
+        if kept is not None:
+            own = own[frame["config"].isin(set(kept)).to_numpy()]
         self.own_cost = {str(cid): float(v) for cid, v in own.groupby(frame["config"]).mean().items()}
         return self
 

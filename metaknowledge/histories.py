@@ -10,7 +10,8 @@ is also how warm-start suggestions are judged.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,8 @@ KINDS = {"binary": "classification", "multiclass": "classification", "regression
 # Swept over learning rates by `automl kb build --neural`: the learning-rate model learns from their histories, the
 # configuration warm starters do not (a different candidate design, which would shift every task's normalisation).
 NEURAL_LEARNERS = ("mlp",)
+MIN_SHARED_TASKS = 2  # a configuration that fewer tasks of a kind ran is kept only among its task's best ...
+OWN_BEST = 3  # ... of which each task keeps this many
 
 
 def normalise(scores: pd.Series, metric: str) -> pd.Series:
@@ -58,6 +61,11 @@ class Histories:
 
     The raw mean scores and each task's metric are kept too, so that the histories of some learners only
     (:meth:`of_learners`) are normalised among those learners' configurations alone.
+
+    The matrix holds the configurations that several tasks ran (the corpus's candidates, portfolio members,
+    defaults). A configuration only one task ran (a search's own samples) is kept only among that task's best
+    (``own``, long form: ``OWN_BEST`` per task): without that, a base of many users' searches would grow as
+    tasks x configurations, where now it grows with the tasks alone.
     """
 
     kind: str
@@ -66,22 +74,43 @@ class Histories:
     configs: dict[str, Config]
     scores: pd.DataFrame  # the raw mean scores, shaped as ``normalised``
     metrics: pd.Series  # task name -> metric
+    own: pd.DataFrame = field(default_factory=lambda: _own_frame([]))  # task, config_id, score, normalised
 
     @classmethod
     def from_knowledge(cls, knowledge: Knowledge, kind: str, learners: set[str] | None = None) -> Histories:
         """Histories of every task of ``kind`` in ``knowledge`` (foreign and unknown learners left out)."""
         tasks = knowledge.tasks
         tasks = tasks[tasks["task_type"].map(KINDS) == kind]
-        configs = {cid: c for cid, c in knowledge.configs_by_id().items() if learners is None or c.learner in learners}
+        learner_of = knowledge.configs.set_index("config_id")["learner"]
+        if learners is not None:
+            learner_of = learner_of[learner_of.isin(learners)]
         runs = knowledge.successful_runs()
-        runs = runs[runs["task"].isin(tasks["name"]) & runs["config_id"].isin(configs.keys())]
+        runs = runs[runs["task"].isin(tasks["name"]) & runs["config_id"].isin(learner_of.index)]
         metric_of = tasks.set_index("name")["metric"]
         runs = runs[runs["metric"] == runs["task"].map(metric_of)]
-        mean = runs.groupby(["task", "config_id"])["score"].mean().unstack()
-        mean.index.name = "task"
-        task_types = tasks.set_index("name")["task_type"].reindex(mean.index)
-        return cls.of_scores(kind, mean, task_types, {cid: configs[cid] for cid in mean.columns},
-                             metric_of.reindex(mean.index))
+        mean = runs.groupby(["task", "config_id"])["score"].mean()
+        return cls.of_long(kind, mean, tasks.set_index("name")["task_type"], knowledge.configs_by_id, metric_of)
+
+    @classmethod
+    def of_long(cls, kind: str, mean: pd.Series, task_types: pd.Series,
+                configs_of: Callable[[Collection[str]], dict[str, Config]], metrics: pd.Series) -> Histories:
+        """Histories of raw mean scores in long form (index: task, config_id), each task normalised among all its
+        configurations, then split into the shared matrix and each task's own best. ``configs_of(ids)``: the
+        configurations of those ids (only the kept ones are read)."""
+        if mean.empty:
+            return cls.of_scores(kind, pd.DataFrame(index=pd.Index([], name="task"), dtype=float),
+                                 task_types.iloc[:0], {}, metrics.iloc[:0])
+        all_tasks = pd.Index(sorted(set(mean.index.get_level_values("task"))), name="task")
+        normalised = _normalise_long(mean, metrics)
+        ids = mean.index.get_level_values("config_id")
+        shared = ids.isin(ids.value_counts().index[ids.value_counts() >= MIN_SHARED_TASKS])
+        scores = mean[shared].unstack().reindex(all_tasks)
+        matrix = normalised[shared].unstack().reindex(index=all_tasks, columns=scores.columns)
+        own = _own_frame([mean[~shared], normalised[~shared]])
+        kept = [*scores.columns, *own["config_id"]]
+        configs = configs_of(kept)
+        return cls(kind, matrix, task_types.reindex(all_tasks), {cid: configs[cid] for cid in kept}, scores,
+                   metrics.reindex(all_tasks), own)
 
     @classmethod
     def of_scores(cls, kind: str, scores: pd.DataFrame, task_types: pd.Series, configs: dict[str, Config],
@@ -96,24 +125,79 @@ class Histories:
         return {config.learner for config in self.configs.values()}
 
     def of_learners(self, learners: set[str]) -> Histories:
-        """The histories of ``learners``' configurations only, each task normalised among them.
+        """The histories of ``learners``' configurations only, each task normalised among them (among the
+        configurations kept: the shared ones and the task's own best).
 
         A search over some learners should learn from how those compare with each other: a learner it will
         not run would otherwise move every task's best and median, and take portfolio places.
         """
-        kept = [cid for cid in self.scores.columns if self.configs[cid].learner in learners]
-        scores = self.scores[kept].dropna(how="all")
-        return Histories.of_scores(self.kind, scores, self.task_types.reindex(scores.index),
-                                   {cid: self.configs[cid] for cid in kept}, self.metrics.reindex(scores.index))
+        long = pd.concat([self.scores.stack(), self.own.set_index(["task", "config_id"])["score"]])
+        long = long[np.array([self.configs[cid].learner in learners for cid in long.index.get_level_values(1)],
+                             dtype=bool)]
+        long.index.names = ["task", "config_id"]
+        if long.empty:
+            return Histories.of_scores(self.kind, self.scores.iloc[:0, :0], self.task_types.iloc[:0], {},
+                                       self.metrics.iloc[:0])
+        own_ids = set(self.own["config_id"])
+        shared = ~long.index.get_level_values("config_id").isin(own_ids)
+        normalised = _normalise_long(long, self.metrics)
+        scores = long[shared].unstack()
+        tasks = pd.Index(sorted(set(long.index.get_level_values("task"))), name="task")
+        own = _own_frame([long[~shared], normalised[~shared]], best=None)
+        return Histories(self.kind, normalised[shared].unstack().reindex(index=tasks, columns=scores.columns),
+                         self.task_types.reindex(tasks),
+                         {cid: self.configs[cid] for cid in [*scores.columns, *own["config_id"]]},
+                         scores.reindex(tasks), self.metrics.reindex(tasks), own)
 
     def without(self, task: str) -> Histories:
         return Histories(self.kind, self.normalised.drop(index=task, errors="ignore"),
                          self.task_types.drop(task, errors="ignore"), self.configs,
-                         self.scores.drop(index=task, errors="ignore"), self.metrics.drop(task, errors="ignore"))
+                         self.scores.drop(index=task, errors="ignore"), self.metrics.drop(task, errors="ignore"),
+                         self.own[self.own["task"] != task])
+
+    def normalised_row(self, task: str) -> pd.Series:
+        """One task's normalised scores: the shared configurations', then its own best."""
+        own = self.own[self.own["task"] == task]
+        row = self.normalised.loc[task]
+        return pd.concat([row, pd.Series(own["normalised"].to_numpy(), index=own["config_id"])]) if len(own) else row
+
+    def long(self, tasks: list[str]) -> pd.Series:
+        """The normalised scores of ``tasks`` in long form (task, config id), shared and own alike, known ones only."""
+        own = self.own[self.own["task"].isin(tasks)].set_index(["task", "config_id"])["normalised"]
+        return pd.concat([self.normalised.loc[tasks].stack().dropna(), own])
 
     def mean_score(self) -> pd.Series:
         """Each configuration's average normalised score over the tasks that ran it (best first)."""
         return self.normalised.mean(axis=0).sort_values(ascending=False)
+
+
+def _normalise_long(mean: pd.Series, metrics: pd.Series) -> pd.Series:
+    """:func:`normalise_rows` on scores in long form (index: task, config_id): 1 = the task's best, 0 = its median
+    or worse."""
+    values = mean.to_numpy(dtype=float, copy=True)
+    tasks = mean.index.get_level_values("task")
+    values[metrics.reindex(tasks).isin(LOWER_IS_BETTER).to_numpy()] *= -1
+    grouped = pd.Series(values, index=mean.index).groupby(level="task")
+    best, median = grouped.transform("max").to_numpy(), grouped.transform("median").to_numpy()
+    spread = best - median
+    tied = spread <= 1e-12
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(tied, (values >= best - 1e-12).astype(float),
+                       np.clip((values - median) / np.where(tied, 1.0, spread), 0.0, None))
+    return pd.Series(out, index=mean.index)
+
+
+def _own_frame(parts: list[pd.Series], best: int | None = OWN_BEST) -> pd.DataFrame:
+    """Each task's own configurations (``parts``: their raw and normalised scores in long form), its ``best`` best
+    (all with None), as rows of task, config_id, score, normalised."""
+    if not parts or parts[0].empty:
+        return pd.DataFrame({"task": pd.Series(dtype=str), "config_id": pd.Series(dtype=str),
+                             "score": pd.Series(dtype=float), "normalised": pd.Series(dtype=float)})
+    raw, normalised = parts
+    frame = pd.DataFrame({"task": raw.index.get_level_values("task"), "config_id": raw.index.get_level_values(1),
+                          "score": raw.to_numpy(), "normalised": normalised.to_numpy()})
+    frame = frame.sort_values(["task", "normalised"], ascending=[True, False], kind="stable")
+    return (frame.groupby("task").head(best) if best is not None else frame).reset_index(drop=True)
 
 
 def best_of_first(order: list[str], normalised_row: pd.Series, ks: tuple[int, ...]) -> dict[int, float]:

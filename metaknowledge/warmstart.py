@@ -162,9 +162,8 @@ class NearestDatasets(WarmStarter):
         if not found:
             return np.full(len(pool), np.nan)
         weights = 1.0 / (np.array([d for _, d in found]) + 1e-3)
-        matrix = history.normalised.loc[[name for name, _ in found]]
         columns = [c.key() for c in pool]
-        values = matrix.reindex(columns=columns).to_numpy()
+        values = np.array([history.normalised_row(name).reindex(columns).to_numpy() for name, _ in found])
         known = np.isfinite(values)
         weighted = np.where(known, values, 0.0) * weights[:, None]
         total = (known * weights[:, None]).sum(axis=0)
@@ -248,9 +247,9 @@ class LearnedRanker(WarmStarter):
             if not tasks:
                 continue
             encoder = config_encoding(kind)
-            ids = list(history.normalised.columns)
+            ids = list(history.configs)
             encoded = dict(zip(ids, encoder.encode([history.configs[c] for c in ids])))
-            long = history.normalised.loc[tasks].stack().dropna()
+            long = history.long(tasks)
             meta = self.meta.loc[long.index.get_level_values(0)].to_numpy()
             configs = np.stack([encoded[c] for c in long.index.get_level_values(1)])
             model = HistGradientBoostingRegressor(max_iter=self.max_iter, learning_rate=0.05, random_state=self.seed)

@@ -1,15 +1,18 @@
 """What a warm start learns from the knowledge, fitted once per version of the knowledge and kept on disk.
 
-Reading the knowledge (shipped Parquet tables plus the user's SQLite base),
+Reading the knowledge (shipped Parquet tables plus the user's base, a file or a server),
 normalising its histories and fitting the warm starters, the cost model and
 the learning-rate prior takes about half a second: a sixth of a 3-second
 budget, paid by every new process. So the fitted state is written to the user
 cache directory the first time, under a key read from the knowledge's files
 without opening them (their sizes and modification times, the tasks held
 out, the engine's version and the fitting code), and the next process loads
-it in milliseconds. When the knowledge changes (every ``fit`` appends to the
-user's base) the key changes and the state is fitted afresh. A cache file
-that cannot be read or written costs only that refit.
+it in milliseconds (a base on a server is versioned by one small query, its
+newest run and task). When the knowledge changes (every ``fit`` appends to the
+user's base) the key changes and the state is fitted afresh: by a fit whose
+budget affords it, else in a background process while the state prepared
+before serves. A cache file that cannot be read or written costs only that
+refit.
 
 A first fit on a fresh machine has no cache yet, and its budget must not pay
 for the fitting: the state of the shipped knowledge alone ships with the
@@ -23,12 +26,16 @@ still empty and the code that fitted it is the code that runs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import logging
 import os
 import pickle
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,29 +46,35 @@ import metaknowledge
 from automl._version import __version__
 from automl.knowledge.portfolio_refit import refit_table, write_refitted
 from metaknowledge.cost import CostModel
-from metaknowledge.histories import KINDS, Histories
+from metaknowledge.histories import KINDS, MIN_SHARED_TASKS, Histories
+from metaknowledge.location import mask_secrets
 from metaknowledge.lr_prior import LearningRatePrior, best_learning_rates
 from metaknowledge.shipped import (
     SHIPPED,
     cache_dir,
+    holds_anything,
     load_knowledge,
     shipped_directory,
     shipped_knowledge,
-    user_kb_path,
+    user_kb,
 )
 from metaknowledge.snapshot import Knowledge
+from metaknowledge.store import KnowledgeBase, KnowledgeBaseError
 from metaknowledge.warmstart import WarmStarter, make_warm_starter, prepared
 from searchspaces import space_learners
 
 log = logging.getLogger(__name__)
 
 EXCLUDE_ENV = "AUTOML_KB_EXCLUDE"  # comma-separated task names left out (held-out evaluations)
-CACHE_FORMAT = 2  # 2: the engine's modules moved into subpackages (automl.knowledge, ...)
+CACHE_FORMAT = 3  # 2: the engine's modules moved into subpackages; 3: histories keep each task's own best apart
 KEPT_CACHE_FILES = 8  # older cache files are deleted
 HISTORY_ROWS = 3000  # rows the shipped histories were evaluated on at most (automl kb build --max-rows)
 EAGER_METHODS = ("nearest", "portfolio", "nearest+portfolio")  # the starters the engine uses by default
 EAGER_SPACES = ("default", "with_boosters")  # ... fitted ahead, for the learners of these spaces
 SHIPPED_STATE = Path(__file__).parent / "data" / "prepared.pkl"  # the shipped knowledge's state, ready to use
+REFRESH_ENV = "AUTOML_BACKGROUND_REFRESH"  # "0": never prepare the knowledge in a background process
+REFRESH_LOCK_ENV = "AUTOML_REFRESH_LOCK"  # the lock file a background refresh removes when it ends
+REFRESH_LOCK_SECONDS = 600.0  # a lock older than this was left by a refresh that died
 
 _in_process: dict[str, PreparedKnowledge] = {}
 
@@ -78,6 +91,7 @@ class PreparedKnowledge:
     learning_rates: pd.DataFrame  # the best learning rate per (task, architecture) of the neural histories
     starters: dict[str, WarmStarter] = field(default_factory=dict)
     _lr_prior: LearningRatePrior | None = None
+    fit_seconds: float = 0.0  # what preparing it took (a state that took long serves stale rather than wait)
 
     @property
     def empty(self) -> bool:
@@ -109,14 +123,19 @@ class PreparedKnowledge:
     @classmethod
     def fit(cls, knowledge: Knowledge) -> PreparedKnowledge:
         """Prepare everything from ``knowledge`` (the slow path the cache spares)."""
+        started = time.perf_counter()
         histories, meta_table = prepared(knowledge)
         kinds = knowledge.tasks["task_type"].map(KINDS).value_counts()
+        tasks_per_config = knowledge.runs.groupby("config_id")["task"].nunique()
+        suggestible = set(tasks_per_config.index[tasks_per_config >= MIN_SHARED_TASKS]).union(
+            *(history.configs for history in histories.values()))
         state = cls({kind: int(kinds.get(kind, 0)) for kind in ("classification", "regression")}, len(knowledge.runs),
-                    histories, meta_table, CostModel().fit(knowledge, rows_cap=HISTORY_ROWS),
+                    histories, meta_table, CostModel().fit(knowledge, rows_cap=HISTORY_ROWS, kept=suggestible),
                     best_learning_rates(knowledge))
         if not state.empty:
             for method, space in itertools.product(EAGER_METHODS, EAGER_SPACES):
                 state.starter(method, space_learners(space))
+        state.fit_seconds = time.perf_counter() - started
         return state
 
 
@@ -132,7 +151,8 @@ def knowledge_for(kb: str | Path | None) -> Knowledge:
     return knowledge.without_tasks(excluded) if excluded else knowledge
 
 
-def prepared_knowledge(kb: str | Path | None, stale_ok: bool = False) -> PreparedKnowledge:
+def prepared_knowledge(kb: str | Path | None, stale_ok: bool = False,
+                       affordable: float | None = None) -> PreparedKnowledge:
     """The prepared state of the knowledge ``kb`` names (see the module docstring): from memory, the cache, the
     state shipped ready with the package, or fitted.
 
@@ -140,21 +160,26 @@ def prepared_knowledge(kb: str | Path | None, stale_ok: bool = False) -> Prepare
     grew serves rather than fitting one now (a small budget must not pay the
     half second to two seconds that takes): it lacks only the latest runs of
     the user's own searches, whose failures on the same data are read apart
-    (:mod:`automl.knowledge.own_history`). A fit with a larger budget, or
-    ``automl kb refresh``, prepares the current one.
+    (:mod:`automl.knowledge.own_history`). ``affordable`` (seconds) lets it
+    serve too where the last preparation took longer than that: a base that a
+    team grows all day is not read whole at every fit. Whenever a stale state
+    serves, the current one is prepared in a background process
+    (:func:`refresh_in_background`), so the next fit finds it ready;
+    ``automl kb refresh`` prepares it in the foreground.
     """
     key = knowledge_key(kb)
     stale_key = f"{key}:stale"  # a stale state serves this process again, but only where stale is fine
-    if key in _in_process or (stale_ok and stale_key in _in_process):
+    if key in _in_process or ((stale_ok or affordable is not None) and stale_key in _in_process):
         return _in_process.get(key) or _in_process[stale_key]
     folder = cache_dir() / "warm"
     state = _read(folder / f"{key}.pkl")
-    if state is None and stale_ok:
-        state = _newest(folder, knowledge_family(kb))
-        if state is not None:
+    if state is None and (stale_ok or affordable is not None):
+        stale = _newest(folder, knowledge_family(kb))
+        if stale is not None and (stale_ok or stale.fit_seconds > affordable):
+            refresh_in_background(kb)
             _in_process.clear()
-            _in_process[stale_key] = state
-            return state
+            _in_process[stale_key] = stale
+            return stale
     if state is None:
         state = _shipped_state(kb)
         if state is None:
@@ -167,23 +192,66 @@ def prepared_knowledge(kb: str | Path | None, stale_ok: bool = False) -> Prepare
     return state
 
 
+def refresh_in_background(kb: str | Path | None) -> bool:
+    """Prepare the current knowledge in a process of its own, which writes it to the cache and ends; whether one
+    was started. One at a time per version of the knowledge (a lock file in the cache); never where
+    ``$AUTOML_BACKGROUND_REFRESH`` is ``0``. The base's location reaches the process through its environment, so
+    a password in a URL never shows in the list of processes."""
+    if os.environ.get(REFRESH_ENV, "1") == "0":
+        return False
+    lock = cache_dir() / "warm" / f"{knowledge_key(kb)}.refreshing"
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        if lock.exists() and time.time() - lock.stat().st_mtime < REFRESH_LOCK_SECONDS:
+            return False
+        lock.unlink(missing_ok=True)  # left by a refresh that died
+        os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except OSError:
+        return False  # another process took the lock first, or the cache cannot be written
+    env = dict(os.environ, AUTOML_KB=str(user_kb(kb)), **{REFRESH_LOCK_ENV: str(lock)})
+    subprocess.Popen([sys.executable, "-m", "automl.knowledge.prepared", "--refresh"], env=env,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+    log.info("preparing the knowledge as it is now in the background")
+    return True
+
+
 def knowledge_key(kb: str | Path | None) -> str:
-    """A name for the current version of the knowledge, from its files' sizes and times, without reading them:
+    """A name for the current version of the knowledge, from its files' sizes and times (without reading them) or a
+    server's newest run and task:
     ``FAMILY-VERSION``, where the family is all but the user's base's contents (the code, the shipped knowledge, the
     tasks held out, where the user's base is), so that states of one family differ only by the user's searches."""
-    shipped = shipped_directory()
-    user = user_kb_path(kb)
-    family: list[object] = [CACHE_FORMAT, _code_version(), excluded_tasks(), str(user.resolve())]
-    family.append(_stats(sorted(shipped.glob("*.parquet"))) if shipped is not None and shipped.is_dir()
-                  else "no shipped")
-    version = _stats([user, user.with_name(user.name + "-wal")])
-    return f"{_digest(family, 12)}-{_digest([family, version], 24)}"
+    family = _family(kb)
+    return f"{_digest(family, 12)}-{_digest([family, _user_version(user_kb(kb))], 24)}"
 
 
 def knowledge_family(kb: str | Path | None) -> str:
     """The family part of :func:`knowledge_key`: the same until the code, the shipped knowledge or held-out tasks
-    change, whatever the user's searches add."""
-    return knowledge_key(kb).split("-")[0]
+    change, whatever the user's searches add (and known without asking a server)."""
+    return _digest(_family(kb), 12)
+
+
+def _family(kb: str | Path | None) -> list[object]:
+    shipped = shipped_directory()
+    user = user_kb(kb)
+    family: list[object] = [CACHE_FORMAT, _code_version(), excluded_tasks(),
+                            mask_secrets(user) if isinstance(user, str) else str(user.resolve())]
+    family.append(_stats(sorted(shipped.glob("*.parquet"))) if shipped is not None and shipped.is_dir()
+                  else "no shipped")
+    return family
+
+
+def _user_version(user: Path | str) -> object:
+    """What changes when the user's base grows: a file's size and time (read without opening it), a server's
+    newest run and task (one small query; nothing when the server cannot be reached: the warm start then does
+    without the user's knowledge)."""
+    if isinstance(user, Path):
+        return _stats([user, user.with_name(user.name + "-wal")])
+    try:
+        return KnowledgeBase(user).revision()
+    except KnowledgeBaseError as error:
+        log.warning("%s", error)
+        return "unreachable"
 
 
 def _digest(parts: list[object], length: int) -> str:
@@ -220,6 +288,7 @@ def _stats(paths: list[Path]) -> list[tuple[str, int, int]]:
     return found
 
 
+@functools.cache
 def _code_version() -> str:
     """The engine's version and a hash of the modules whose objects the cache holds (a new release refits)."""
     digest = hashlib.sha256(__version__.encode())
@@ -239,8 +308,7 @@ def shipped_signature() -> str:
 def _shipped_state(kb: str | Path | None) -> PreparedKnowledge | None:
     """The state shipped ready with the package, where it is the state of this knowledge: the shipped base alone
     (the user's base not written yet, no task held out) fitted by this code; else None."""
-    user = user_kb_path(kb)
-    if excluded_tasks() or shipped_directory() != SHIPPED or (user.exists() and user.stat().st_size):
+    if excluded_tasks() or shipped_directory() != SHIPPED or holds_anything(user_kb(kb)):
         return None
     try:
         with open(SHIPPED_STATE, "rb") as handle:
@@ -290,7 +358,18 @@ def _write(path: Path, state: PreparedKnowledge) -> None:
         log.debug("could not write the warm-start cache %s: %s", path, error)
 
 
+def _refresh_here() -> None:
+    """The background refresh's own work: prepare the knowledge ``$AUTOML_KB`` names, then give the lock back."""
+    try:
+        prepared_knowledge(None)
+    finally:
+        Path(os.environ[REFRESH_LOCK_ENV]).unlink(missing_ok=True)
+
+
 if __name__ == "__main__":  # the package's own copy of this module, so that the pickle names its classes' home
     from automl.knowledge import prepared
 
-    print(f"wrote {prepared.write_shipped_state()}")
+    if sys.argv[1:] == ["--refresh"]:
+        prepared._refresh_here()
+    else:
+        print(f"wrote {prepared.write_shipped_state()}")

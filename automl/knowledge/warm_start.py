@@ -47,6 +47,7 @@ COST_MARGIN = 2.0  # predicted seconds are typically right within this factor
 HISTORY_TRAINING_SHARE = 2.0  # the histories were timed on 3-fold cross-validation: two times the rows trained on
 # data this many times larger than HISTORY_ROWS alternates suggestions with the learners' defaults
 FRESH_KNOWLEDGE_BUDGET = 30.0  # below it, the knowledge as prepared before the user's latest searches serves
+PREPARE_SHARE = 0.05  # above it, a fit prepares the knowledge afresh if that took at most this share of its budget
 # Below it the shipped portfolio alone leads a search: no meta-features, no fitted starter, nothing paid at fit time.
 # From it the nearest datasets also narrow the search's priors (the peer benchmark measured them paying at 30 s only).
 PRIORS_FROM_BUDGET = 30.0
@@ -188,7 +189,8 @@ def plan_warm_start(
     started = time.perf_counter()
     kind = KINDS.get(task_type, "classification")
     method = method or DEFAULT_METHODS[kind]
-    knowledge = prepared_knowledge(kb, stale_ok=time_budget is not None and time_budget < FRESH_KNOWLEDGE_BUDGET)
+    knowledge = prepared_knowledge(kb, stale_ok=time_budget is not None and time_budget < FRESH_KNOWLEDGE_BUDGET,
+                                   affordable=None if time_budget is None else PREPARE_SHARE * time_budget)
     if knowledge.empty:
         log.info("no task histories yet: the search starts cold")
         return WarmStart([], {}, time.perf_counter() - started, method, own=own)
@@ -222,7 +224,7 @@ def _neighbours(knowledge: PreparedKnowledge, learners: Mapping[str, Learner], m
         return []
     found = []
     for name, distance in starter.neighbours(meta_features, task_type):
-        row = history.normalised.loc[name]
+        row = history.normalised_row(name)
         scored = [(s.config, float(row[s.config.key()])) for s in suggestions
                   if s.config.key() in row.index and np.isfinite(row[s.config.key()])]
         scored.sort(key=lambda item: -item[1])

@@ -3,7 +3,12 @@ warm starter; the cache serves later processes."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from automl.knowledge import prepared
+from tests.knowledge_builders import synthetic_knowledge, write_knowledge
 
 
 def test_the_shipped_state_was_fitted_by_this_code_from_the_shipped_knowledge():
@@ -46,7 +51,6 @@ def test_a_user_base_or_held_out_tasks_mean_the_shipped_state_does_not_apply(tmp
 
 def test_a_small_budget_uses_the_knowledge_as_prepared_before_the_latest_searches(tmp_path, monkeypatch, capsys):
     from automl.cli import main
-    from tests.knowledge_builders import synthetic_knowledge, write_knowledge
 
     monkeypatch.setattr(prepared, "_in_process", {})
     fits = []
@@ -63,3 +67,26 @@ def test_a_small_budget_uses_the_knowledge_as_prepared_before_the_latest_searche
     assert "now knows 16 tasks" in capsys.readouterr().out
     monkeypatch.setattr(prepared, "_in_process", {})
     assert prepared.prepared_knowledge(kb, stale_ok=True).tasks_per_kind["classification"] == 16 and len(fits) == 2
+
+
+def test_a_base_that_grew_is_prepared_in_the_background_while_the_state_before_serves(tmp_path, monkeypatch):
+    monkeypatch.setenv(prepared.REFRESH_ENV, "1")
+    monkeypatch.setattr(prepared, "_in_process", {})
+    kb = tmp_path / "kb.sqlite"
+    write_knowledge(kb, synthetic_knowledge(n_tasks=12))
+    first = prepared.prepared_knowledge(kb)
+    assert first.fit_seconds > 0
+    write_knowledge(kb, synthetic_knowledge(n_tasks=16, seed=1))  # another writer grew the base
+    monkeypatch.setattr(prepared, "_in_process", {})
+    # a budget that cannot afford what preparing took: the state before serves, the current one is prepared apart
+    served = prepared.prepared_knowledge(kb, affordable=first.fit_seconds / 10)
+    assert served.tasks_per_kind["classification"] == 12
+    ready = prepared.cache_dir() / "warm" / f"{prepared.knowledge_key(kb)}.pkl"
+    deadline = time.monotonic() + 180
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert ready.exists(), "the background refresh wrote nothing"
+    assert not list(ready.parent.glob("*.refreshing"))  # and gave its lock back
+    monkeypatch.setattr(prepared, "_in_process", {})
+    monkeypatch.setattr(prepared.PreparedKnowledge, "fit", classmethod(lambda cls, k: pytest.fail("fitted again")))
+    assert prepared.prepared_knowledge(kb).tasks_per_kind["classification"] == 16  # the next fit finds it ready

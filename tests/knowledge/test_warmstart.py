@@ -45,6 +45,41 @@ def test_histories_are_per_kind_and_normalised_per_task():
     assert Histories.from_knowledge(synthetic_knowledge(), "regression").normalised.empty
 
 
+def test_a_searchs_own_configurations_stay_among_its_best_and_the_matrix_grows_with_tasks_only():
+    """Users' searches each run configurations of their own: a base of many of them must not grow as tasks x
+    configurations, and the nearest task's own best must still be suggested."""
+    base = synthetic_knowledge(n_tasks=8)
+    tuned = Config("linear", {"C": 3.7, "class_weight": None})  # the best a user's search found on its data
+    tasks, runs, configs = [], [], [tuned]
+    for i in range(30):
+        name = f"user{i}"
+        tasks.append({**base.tasks.iloc[0].to_dict(), "name": name})
+        for j in range(20):  # a search's own samples, each run on this task alone
+            config = Config("linear", {"C": 0.5 + i + j / 100, "class_weight": None})
+            configs.append(config)
+            runs.append({**base.runs.iloc[0].to_dict(), "run_key": f"{name}-{j}", "task": name,
+                         "config_id": config.key(), "score": 0.7 + j / 1000})
+        if i == 0:
+            runs.append({**base.runs.iloc[0].to_dict(), "run_key": "user0-tuned", "task": name,
+                         "config_id": tuned.key(), "score": 0.99})
+    extra = Knowledge(pd.DataFrame(tasks), base.meta_features.iloc[:0],
+                      pd.DataFrame([{"config_id": c.key(), "learner": c.learner,
+                                     "params": json.dumps(dict(c.params), sort_keys=True), "space_version": ""}
+                                    for c in configs]),
+                      pd.DataFrame(runs))
+    knowledge = Knowledge.combine([base, extra])
+    histories = Histories.from_knowledge(knowledge, "classification")
+    assert histories.normalised.shape == (38, 7)  # the shared candidates only, whatever the users ran
+    assert len(histories.own) == 30 * 3  # each search's three best of its own
+    assert histories.normalised_row("user0")[tuned.key()] == 1.0
+    meta = pd.DataFrame([{"task": "user0", "version": EXTRACTOR_VERSION, "source": "automl", "seconds": 0.1,
+                          "features": json.dumps({"width": 50.0, "noise": 0.0})}])
+    knowledge = Knowledge.combine([knowledge, Knowledge(knowledge.tasks.iloc[:0], meta, knowledge.configs.iloc[:0],
+                                                        knowledge.runs.iloc[:0])])
+    starter = make_warm_starter("nearest").fit(knowledge)
+    assert starter.suggest({"width": 50.0, "noise": 0.0}, "binary", k=1)[0].config == tuned
+
+
 @pytest.mark.parametrize("method", ["nearest", "ranker", "nearest+ranker"])
 def test_learning_methods_follow_the_meta_features(method):
     starter = make_warm_starter(method).fit(synthetic_knowledge())
