@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["227:34000", "10000:1000000"], help="TASKS:RUNS, each")
     parser.add_argument("--stores", nargs="+", default=["sqlite", "postgresql"])
-    parser.add_argument("--dataset", default="credit_g", help="the corpus dataset fitted (default credit_g)")
+    parser.add_argument("--dataset", default="analcatdata_germangss",
+                        help="the corpus dataset fitted (default analcatdata_germangss)")
     parser.add_argument("--budget", type=float, default=30.0, help="the fit's budget in seconds (default 30)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=OUT)
