@@ -112,7 +112,7 @@ class WarmStarter(ABC):
         """
         kind = KINDS[task_type]
         history = self.histories.get(kind)
-        if history is None or history.normalised.empty:
+        if history is None or not history.configs:  # (a base of searches alone has its tasks' own best only)
             return []
         pool = list(candidates) if candidates is not None else list(history.configs.values())
         if learners is not None:

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
 
 import automl
@@ -36,9 +35,8 @@ print(json.dumps({"neighbours": [n.name for n in record.neighbours] if record el
 def test_a_cluster_search_writes_the_team_base_once_and_a_colleague_starts_from_it(postgres, tmp_path):
     url = postgres.new_database("team")  # one database holds the team's knowledge base and its studies
     data = pmlb_path("prnn_crabs")
-    frame = pd.read_csv(data, sep="\t")
-    with local_cluster(worker_nodes=1, cpus_per_node=1) as cluster:
-        model = automl.fit(frame, target="target", time_budget=None, n_trials=6, backend="ray",
+    with local_cluster(worker_nodes=1, cpus_per_node=1) as cluster:  # the file, read as the CLI reads it below
+        model = automl.fit(str(data), time_budget=None, n_trials=6, backend="ray",
                            address=cluster.address, storage=url, study_name="crabs", kb=url, warm_start=3,
                            learners=["linear", "knn"], verbose=0)
     board = model.leaderboard()

@@ -308,3 +308,19 @@ def test_a_search_learns_from_the_histories_of_its_own_learners_only(tmp_path, m
     everything = make_warm_starter(method).fit(with_another_learner(synthetic_knowledge()))
     assert ([s.config for s in everything.suggest(narrow, "binary", k=6, learners=list(searched))]
             != plans["without"][1:])
+
+
+def test_a_base_of_searches_alone_still_suggests_the_nearest_tasks_own_best():
+    """Every configuration of a user's base ran on one task only: no shared matrix, and yet the nearest task's best."""
+    tuned = Config("linear", {"C": 3.7, "class_weight": None})
+    base = synthetic_knowledge(n_tasks=2)
+    task = {**base.tasks.iloc[0].to_dict(), "name": "user/a"}
+    run = {**base.runs.iloc[0].to_dict(), "run_key": "user-a-tuned", "task": "user/a", "config_id": tuned.key(),
+           "score": 0.9}
+    meta = {**base.meta_features.iloc[0].to_dict(), "task": "user/a"}
+    knowledge = Knowledge(pd.DataFrame([task]), pd.DataFrame([meta]),
+                          pd.DataFrame([{"config_id": tuned.key(), "learner": "linear",
+                                         "params": json.dumps(dict(tuned.params), sort_keys=True),
+                                         "space_version": ""}]), pd.DataFrame([run]))
+    starter = make_warm_starter("nearest").fit(knowledge)
+    assert [s.config for s in starter.suggest(json.loads(meta["features"]), "binary", k=3)] == [tuned]
