@@ -36,9 +36,13 @@ FORMAT = "automl-knowledge-base"
 SCHEMA_VERSION = 2  # 2: runs.host, the machine that ran each run (contributors of a shared base)
 TABLES = ("tasks", "meta_features", "configs", "runs")
 
-# Upgrades: the statements that take a base from schema N - 1 to N, in order.
+# Upgrades: the columns (table, column, SQL type) that schema N added; a base of schema N - 1 gets them in place.
+ADDED_COLUMNS: dict[int, tuple[tuple[str, str, str], ...]] = {
+    2: (("runs", "host", "TEXT NOT NULL DEFAULT ''"),),
+}
 MIGRATIONS: dict[int, tuple[str, ...]] = {
-    2: ("ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT ''",),
+    version: tuple(f"ALTER TABLE {table} ADD COLUMN {column} {kind}" for table, column, kind in added)
+    for version, added in ADDED_COLUMNS.items()
 }
 
 _ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite numbers rows itself only for INTEGER PRIMARY KEY
@@ -111,5 +115,6 @@ RUN_COLUMNS = tuple(c.name for c in runs.columns if c.name != "run_id")
 def columns_at(table: Table, version: int) -> list[str]:
     """The columns ``table`` has in a base of schema ``version`` (a read-only opener reads older bases as they
     are)."""
-    added = {"runs": {"host": 2}}.get(table.name, {})
+    added = {column: since for since, columns in ADDED_COLUMNS.items() for name, column, _ in columns
+             if name == table.name}
     return [c.name for c in table.columns if added.get(c.name, 1) <= version]
