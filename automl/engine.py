@@ -296,8 +296,8 @@ def zero_shot(
 ) -> AutoModel:
     """Fit, once and without search, the configuration meta-knowledge ranks first for ``data``.
 
-    That is the head of the shipped portfolio learned without a budget (the
-    configuration best on average over the corpus), which costs nothing to
+    That is the head of the shipped portfolio learned without a budget for data
+    of this size (the configuration best on average over such corpus tasks), which costs nothing to
     choose; like FLAML's zero-shot defaults, one fit in all. Without a
     portfolio for the data's kind (or with ``learners`` it does not cover) the
     nearest datasets' pick is fitted, and without any knowledge the first
@@ -311,7 +311,7 @@ def zero_shot(
     dataset = load_dataset(data, y, target=target, task=task, categorical=categorical)
     chosen_metric = get_metric(metric, dataset.task)
     evaluator = _make_evaluator(dataset, chosen_metric, options)
-    warm = plan_portfolio(dataset.task, evaluator.learners, None, kb=kb)
+    warm = plan_portfolio(dataset.task, evaluator.learners, None, kb=kb, rows=len(dataset.X))
     if warm is None:
         warm = plan_warm_start(describe(dataset, seed), dataset.task, evaluator.learners, 1, kb,
                                method=ZERO_SHOT_METHOD)
@@ -419,7 +419,7 @@ def _warm_start(
     if not warm_start:
         return None
     own = own_history(dataset, kb)
-    portfolio = plan_portfolio(dataset.task, evaluator.learners, budget.time_budget, own, kb) \
+    portfolio = plan_portfolio(dataset.task, evaluator.learners, budget.time_budget, own, kb, len(dataset.X)) \
         if warm_start is True else None
     if meta_features is None:
         if portfolio is not None:

@@ -10,9 +10,11 @@ on the other groups, a stricter hold-out than leaving one dataset out):
   starters on meta-features, as ``automl.knowledge.warm_start`` plans it), its
   suggestions restricted to the repository's pool, then the low-cost points;
 - ``static``: one portfolio learned without a budget, used at every budget;
-- ``budget``: the portfolio learned for the budget;
+- ``budget``: the portfolio learned for the budget, on tasks of every size;
 - ``conditioned``: the budget's portfolio learned on the tasks of the same size
-  region only (``REGIONS``: rows up to 1,000, or more);
+  region only (``automl.knowledge.portfolio.ROW_REGIONS``: rows up to 1,000, or
+  more; one for all sizes where a region holds too few tasks), as the engine
+  ships them;
 - ``reranked``: the budget's portfolio, whose members after the first
   ``RERANK_AFTER`` that finished are re-ranked by their mean score on the
   ``NEIGHBOURS`` training tasks whose scores of those first members are
@@ -30,15 +32,17 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from automl.knowledge.portfolio import in_region
 from automl.knowledge.portfolio_build import (
     BUDGETS,
+    by_region,
     cold_order,
     followed_by_cold,
     greedy_portfolio,
@@ -56,11 +60,6 @@ from searchspaces import default_space, resolve_learners
 OUT = Path(__file__).resolve().parent / "results" / "replay"
 RERANK_AFTER = 3
 NEIGHBOURS = 15
-REGIONS: dict[str, Callable[[int], bool]] = {"small": lambda rows: rows <= 1_000, "large": lambda rows: rows > 1_000}
-
-
-def region_of(task: ReplayTask) -> str:
-    return next(name for name, inside in REGIONS.items() if inside(task.data.n_rows))
 
 
 def single_scores(task: ReplayTask) -> pd.Series:
@@ -154,8 +153,7 @@ def _evaluate_group(item: tuple) -> pd.DataFrame:
     for budget in budgets:
         candidates = searched_candidates(configs, kind, budget)
         learned = greedy_portfolio(train, candidates, budget)
-        by_region = {name: greedy_portfolio([t for t in train if region_of(t) == name], candidates, budget)
-                     for name in REGIONS}
+        conditioned = by_region(train, candidates, budget)
         static_here = [cid for cid in static if cid in candidates]
         for task in test:
             policies = {
@@ -163,7 +161,8 @@ def _evaluate_group(item: tuple) -> pd.DataFrame:
                 "warm_today": today.order(task, budget),
                 "static": followed_by_cold(static_here, kind, budget),
                 "budget": followed_by_cold(learned, kind, budget),
-                "conditioned": followed_by_cold(by_region[region_of(task)], kind, budget),
+                "conditioned": followed_by_cold(next(order for region, order in conditioned.items()
+                                                     if in_region(task.data.n_rows, region)), kind, budget),
                 "reranked": followed_by_cold(reranked(task, learned, budget, scores), kind, budget),
             }
             for policy, order in policies.items():

@@ -420,7 +420,8 @@ def _portfolio_status(kb: str | None) -> str:
         return "portfolios: none (the shipped knowledge is switched off or missing)"
     refitted = None if explicit_table() else read_refitted(knowledge_family(kb))
     source = refitted.describe() if refitted is not None else "as shipped (automl kb refresh refits them from yours)"
-    return f"portfolios: {len(shipped.portfolios)}, learned from {shipped.built_from}; {source}"
+    return (f"portfolios: {len(shipped.portfolios)} (one per task kind, budget and size of data), learned from "
+            f"{shipped.built_from}; {source}")
 
 
 def _build_predictions(args: argparse.Namespace) -> None:

@@ -7,9 +7,9 @@ time: no meta-features, no fitted model. A fit of budget ``B`` takes the
 portfolio learned for the largest tabulated budget not above ``B`` (the
 smallest below it); a fit without a time budget takes the one learned without.
 
->>> portfolio = shipped_portfolio("classification", 10)
->>> portfolio.budget, len(portfolio.configs) > 3
-(10.0, True)
+>>> portfolio = shipped_portfolio("classification", 10, rows=500)
+>>> portfolio.budget, portfolio.covers(500), len(portfolio.configs) > 3
+(10.0, True, True)
 >>> portfolio.configs[0].learner in {"lightgbm", "hgb", "random_forest", "extra_trees", "linear", "svm", "knn"}
 True
 """
@@ -31,29 +31,57 @@ PORTFOLIO_FILE = Path(__file__).with_name("data") / "portfolios.json"
 TABLE_ENV = "AUTOML_PORTFOLIOS"
 TABLE_FORMAT = 1
 MAX_MEMBERS = 16  # the longest portfolio: past it, the optimiser's proposals are worth more
+# The row ranges a budget's portfolios are learned for apart: (fewest, most) rows, None for no limit.
+ROW_REGIONS: tuple[tuple[int, int | None], ...] = ((0, 1_000), (1_001, None))
+
+
+def in_region(rows: int, region: tuple[int, int | None]) -> bool:
+    """Whether ``rows`` lies in ``region`` (fewest, most rows; None for no limit).
+
+    >>> [in_region(rows, ROW_REGIONS[0]) for rows in (300, 48_000)]
+    [True, False]
+    """
+    low, high = region
+    return low <= rows and (high is None or rows <= high)
 
 
 @dataclass(frozen=True)
 class Portfolio:
-    """An ordered list of configurations for one task kind at one budget (None: no time budget)."""
+    """An ordered list of configurations for one task kind at one budget (None: no time budget), for data of
+    ``min_rows`` to ``max_rows`` rows (None: no upper limit)."""
 
     kind: str
     budget: float | None
     configs: tuple[Config, ...]
+    min_rows: int = 0
+    max_rows: int | None = None
 
     @property
     def method(self) -> str:
         """How the search's leaderboard names where these configurations came from."""
         return "portfolio" if self.budget is None else f"portfolio@{self.budget:g}s"
 
+    @property
+    def region(self) -> str:
+        """The rows this portfolio is for, in words ("" for data of any size)."""
+        if self.max_rows is None:
+            return f"over {self.min_rows - 1:,} rows" if self.min_rows > 0 else ""
+        return f"up to {self.max_rows:,} rows" if self.min_rows == 0 else f"{self.min_rows:,}-{self.max_rows:,} rows"
+
+    def covers(self, rows: int) -> bool:
+        """Whether data of ``rows`` rows falls in this portfolio's region."""
+        return in_region(rows, (self.min_rows, self.max_rows))
+
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "budget": self.budget, "configs": [c.to_dict() for c in self.configs]}
+        return {"kind": self.kind, "budget": self.budget, "min_rows": self.min_rows, "max_rows": self.max_rows,
+                "configs": [c.to_dict() for c in self.configs]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Portfolio:
         budget = data["budget"]
         return cls(data["kind"], None if budget is None else float(budget),
-                   tuple(Config.from_dict(c) for c in data["configs"]))
+                   tuple(Config.from_dict(c) for c in data["configs"]), int(data.get("min_rows", 0)),
+                   data.get("max_rows"))
 
 
 @dataclass(frozen=True)
@@ -63,9 +91,12 @@ class PortfolioTable:
     portfolios: tuple[Portfolio, ...]
     built_from: str = ""  # the repository's tasks, as the build describes them
 
-    def lookup(self, kind: str, time_budget: float | None) -> Portfolio | None:
-        """The portfolio for ``kind`` at ``time_budget`` (see the module docstring); None when there is none."""
-        mine = [p for p in self.portfolios if p.kind == kind]
+    def lookup(self, kind: str, time_budget: float | None, rows: int | None = None) -> Portfolio | None:
+        """The portfolio for ``kind`` at ``time_budget`` and for data of ``rows`` rows (see the module docstring;
+        without ``rows``, the one for the fewest rows); None when there is none."""
+        mine = sorted((p for p in self.portfolios if p.kind == kind and (rows is None or p.covers(rows))),
+                      key=lambda p: p.min_rows)
+        mine = list({p.budget: p for p in reversed(mine)}.values())  # one per budget: the first region
         if time_budget is None:
             return next((p for p in mine if p.budget is None), None)
         timed = sorted((p for p in mine if p.budget is not None), key=lambda p: p.budget)
@@ -114,9 +145,9 @@ def _read_table(path: str) -> PortfolioTable:
     return PortfolioTable.read(Path(path))
 
 
-def shipped_portfolio(kind: str, time_budget: float | None) -> Portfolio | None:
-    """The shipped portfolio of ``kind`` at ``time_budget`` (None where the table has none)."""
-    return shipped_table().lookup(kind, time_budget)
+def shipped_portfolio(kind: str, time_budget: float | None, rows: int | None = None) -> Portfolio | None:
+    """The shipped portfolio of ``kind`` at ``time_budget`` for ``rows`` rows (None where the table has none)."""
+    return shipped_table().lookup(kind, time_budget, rows)
 
 
 def explicit_table() -> bool:

@@ -28,7 +28,14 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
-from automl.knowledge.portfolio import MAX_MEMBERS, PORTFOLIO_FILE, Portfolio, PortfolioTable
+from automl.knowledge.portfolio import (
+    MAX_MEMBERS,
+    PORTFOLIO_FILE,
+    ROW_REGIONS,
+    Portfolio,
+    PortfolioTable,
+    in_region,
+)
 from automl.knowledge.replay import ENGINE, EngineCosts, ReplayTask
 from automl.knowledge.repository import PredictionRepository
 from automl.search.budget import MAX_RESERVE_SHARE, MIN_RESERVE
@@ -38,6 +45,7 @@ from searchspaces import Config, default_space, resolve_learners
 BUDGETS: tuple[float | None, ...] = (3.0, 10.0, 30.0, 60.0, 300.0, None)
 MIX_WEIGHTS = np.array([0.1, 0.2, 0.3, 0.5])  # the shares a new member may take of the ensemble so far
 MIN_GAIN = 1e-4  # a step whose mean normalised gain is below this ends the portfolio
+MIN_REGION_TASKS = 10  # fewer tasks in a region of rows: one portfolio for data of any size
 
 
 @dataclass
@@ -191,9 +199,20 @@ def followed_by_cold(portfolio: Sequence[str], kind: str, budget: float | None) 
     return list(portfolio) + [cid for cid in cold_order(kind, budget) if cid not in portfolio]
 
 
+def by_region(tasks: Sequence[ReplayTask], candidates: Sequence[str],
+              budget: float | None) -> dict[tuple[int, int | None], list[str]]:
+    """A greedy portfolio for each region of rows (``ROW_REGIONS``), learned on the tasks in it; one for data of
+    any size where a region holds fewer than ``MIN_REGION_TASKS`` tasks (too few to learn from apart)."""
+    parts = {region: [t for t in tasks if in_region(t.data.n_rows, region)] for region in ROW_REGIONS}
+    if min(len(part) for part in parts.values()) < MIN_REGION_TASKS:
+        parts = {(0, None): list(tasks)}
+    return {region: greedy_portfolio(part, candidates, budget) for region, part in parts.items()}
+
+
 def learn_table(repository: PredictionRepository, exclude: Sequence[str] = (),
                 budgets: Sequence[float | None] = BUDGETS) -> PortfolioTable:
-    """A portfolio per (task kind, budget), each learned on every task of the repository but ``exclude``."""
+    """A portfolio per (task kind, budget, region of rows: :func:`by_region`), each learned on the repository's
+    tasks in that region, ``exclude`` left out."""
     portfolios = []
     counts = []
     left_out = set(exclude)
@@ -202,8 +221,8 @@ def learn_table(repository: PredictionRepository, exclude: Sequence[str] = (),
         tasks = [ReplayTask(data, configs) for data in repository.tasks(kind) if data.name not in left_out]
         counts.append(f"{len(tasks)} {kind}")
         for budget in budgets:
-            order = greedy_portfolio(tasks, searched_candidates(configs, kind, budget), budget)
-            portfolios.append(Portfolio(kind, budget, tuple(configs[cid] for cid in order)))
+            for region, order in by_region(tasks, searched_candidates(configs, kind, budget), budget).items():
+                portfolios.append(Portfolio(kind, budget, tuple(configs[cid] for cid in order), *region))
     held = f", {len(left_out)} held out" if left_out else ""
     return PortfolioTable(tuple(portfolios), f"{' and '.join(counts)} tasks of the prediction repository{held}")
 

@@ -4,7 +4,7 @@ The shipped portfolios were learned on the corpus. A user whose data is of
 another kind (every search of theirs writes its trials back) should see the
 configurations that won on their data move up. The refit works from what the
 user's base holds, trial scores and seconds (no predictions): for each task
-kind with at least ``MIN_USER_TASKS`` of the user's tasks, and each budget,
+kind and region of rows with at least ``MIN_USER_TASKS`` of the user's tasks, and each budget,
 candidates are the shipped portfolio's members and the configurations that
 ran on the user's tasks; the new order is chosen greedily, as the shipped
 ones were, by how much each candidate raises the best normalised score so far
@@ -26,7 +26,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,9 +63,13 @@ def refit_table(knowledge: Knowledge, shipped: PortfolioTable | None = None) -> 
     """The ``shipped`` table (default: the engine's) refitted from the user's tasks in ``knowledge``."""
     shipped = shipped_table() if shipped is None else shipped
     scores, seconds, failed = _user_evidence(knowledge)
+    rows_of = knowledge.tasks.set_index("name")["n_rows"]
     portfolios = []
     for portfolio in shipped.portfolios:
         kind_scores = scores.get(portfolio.kind)
+        if kind_scores is not None:  # the tasks of the portfolio's region (all, where a task's size is unknown)
+            rows = rows_of.reindex(kind_scores.index)
+            kind_scores = kind_scores[[pd.isna(n) or portfolio.covers(int(n)) for n in rows]]
         if kind_scores is None or len(kind_scores) < MIN_USER_TASKS:
             portfolios.append(portfolio)
             continue
@@ -122,7 +126,7 @@ def _refit(portfolio: Portfolio, scores: pd.DataFrame, seconds: pd.Series, faile
     order = [candidates[i] for i in chosen]
     order += [cid for cid in members if cid in candidates and cid not in order]
     lookup = {c.key(): c for c in portfolio.configs} | configs
-    return Portfolio(portfolio.kind, portfolio.budget, tuple(lookup[cid] for cid in order[:MAX_MEMBERS]))
+    return replace(portfolio, configs=tuple(lookup[cid] for cid in order[:MAX_MEMBERS]))
 
 
 def refit_path(family: str) -> Path:

@@ -132,16 +132,19 @@ def needs_meta_features(kind: str, time_budget: float | None, warm_start: bool |
 
 
 def plan_portfolio(task_type: str, learners: Mapping[str, Learner], time_budget: float | None,
-                   own: OwnHistory = NO_HISTORY, kb: str | Path | None = None) -> WarmStart | None:
-    """The warm start that costs nothing at fit time: the portfolio of the task kind and budget, as shipped or as
-    last refitted from the user's searches in the knowledge base ``kb`` (:mod:`automl.knowledge.portfolio_refit`).
+                   own: OwnHistory = NO_HISTORY, kb: str | Path | None = None,
+                   rows: int | None = None) -> WarmStart | None:
+    """The warm start that costs nothing at fit time: the portfolio of the task kind, budget and number of
+    ``rows``, as shipped or as last refitted from the user's searches in the knowledge base ``kb``
+    (:mod:`automl.knowledge.portfolio_refit`).
 
     Its members of learners the search leaves out, invalid in their space, or
     that failed on this very data before (``own``) are passed over. None when
     the table has no portfolio for this kind or no member is left.
     """
     started = time.perf_counter()
-    portfolio = current_table(knowledge_family(kb)).lookup(KINDS.get(task_type, "classification"), time_budget)
+    portfolio = current_table(knowledge_family(kb)).lookup(KINDS.get(task_type, "classification"), time_budget,
+                                                             rows)
     if portfolio is None:
         return None
     suggestions = [Suggestion(config, portfolio.method, 0.0) for config in portfolio.configs

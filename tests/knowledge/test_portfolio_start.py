@@ -98,7 +98,8 @@ def test_the_portfolio_is_refitted_from_the_users_own_searches_and_kb_info_says_
     from automl.knowledge.portfolio_refit import read_refitted
     from automl.knowledge.prepared import knowledge_family
 
-    shipped = PortfolioTable((Portfolio("classification", 3.0, (LINEAR, FOREST)),), "a test's corpus")
+    shipped = PortfolioTable((Portfolio("classification", 3.0, (LINEAR, FOREST), 0, 1_000),
+                              Portfolio("classification", 3.0, (LINEAR, FOREST), 1_001, None)), "a test's corpus")
     monkeypatch.setattr(portfolio, "PORTFOLIO_FILE", shipped.write(tmp_path / "shipped.json"))
     (tmp_path / "no-shipped-runs").mkdir()
     monkeypatch.setenv("AUTOML_SHIPPED_KB", str(tmp_path / "no-shipped-runs"))  # our table, no shipped histories
@@ -110,7 +111,9 @@ def test_the_portfolio_is_refitted_from_the_users_own_searches_and_kb_info_says_
     cli(["kb", "refresh"])
     printed = capsys.readouterr().out
     assert "refitted" in printed and "from your tasks (3 classification)" in printed
-    refitted = read_refitted(knowledge_family(None)).table.lookup("classification", 3).configs
+    table = read_refitted(knowledge_family(None)).table
+    refitted = table.lookup("classification", 3, rows=300).configs
+    assert table.lookup("classification", 3, rows=5_000).configs == (LINEAR, FOREST)  # larger data: as shipped
     assert refitted[0] != LINEAR and refitted[0].learner != "linear"  # what won on the user's data leads now
     assert FOREST in refitted and LINEAR in refitted  # the shipped members stay, behind it
     later = automl.fit(*xor_rows(3), time_budget=3, verbose=0)

@@ -9,7 +9,7 @@ import pytest
 
 from automl.cli import main as cli
 from automl.knowledge.portfolio import Portfolio, PortfolioTable
-from automl.knowledge.portfolio_build import cold_order, followed_by_cold, greedy_portfolio
+from automl.knowledge.portfolio_build import MIN_REGION_TASKS, by_region, cold_order, followed_by_cold, greedy_portfolio
 from automl.knowledge.replay import ReplayTask, replay, trial_seconds
 from automl.knowledge.repository import PredictionRepository, TaskPredictions, build_prediction_repository
 from searchspaces import Config, get_learner
@@ -98,6 +98,29 @@ def test_the_table_takes_the_largest_budget_not_above_the_fits(tmp_path):
     assert table.lookup("classification", 29.9).budget == 3.0
     assert table.lookup("classification", 600).budget == 30.0
     assert table.lookup("classification", None).configs == (BOOSTED,)
+    table.write(tmp_path / "table.json")
+    assert PortfolioTable.read(tmp_path / "table.json") == table
+
+
+def test_portfolios_are_learned_apart_by_rows_only_where_each_region_has_tasks_enough():
+    neighbours_win = {LINEAR: 0.3, KNN: 1.2, FOREST: 0.4, BOOSTED: 0.4}
+    small = [binary_task(f"s{seed}", SECONDS, neighbours_win, n_rows=500, seed=seed) for seed in range(10)]
+    large = [binary_task(f"l{seed}", SECONDS, QUALITY, n_rows=5_000, seed=seed) for seed in range(10)]
+    apart = by_region(small + large, list(CONFIGS), budget=None)
+    assert set(apart) == {(0, 1_000), (1_001, None)}
+    assert apart[(0, 1_000)][0] == KNN.key() and apart[(1_001, None)][0] == BOOSTED.key()
+    together = by_region(small + large[: MIN_REGION_TASKS - 1], list(CONFIGS), budget=None)
+    assert list(together) == [(0, None)]  # too few large tasks to learn their portfolio apart
+
+
+def test_a_fit_takes_the_portfolio_of_its_datas_size(tmp_path):
+    table = PortfolioTable((Portfolio("classification", 3.0, (KNN,), 0, 1_000),
+                            Portfolio("classification", 3.0, (BOOSTED,), 1_001, None),
+                            Portfolio("classification", None, (FOREST,))))
+    assert table.lookup("classification", 3, rows=300).configs == (KNN,)
+    assert table.lookup("classification", 10, rows=48_000).configs == (BOOSTED,)
+    assert table.lookup("classification", None, rows=48_000).configs == (FOREST,)  # one for every size
+    assert table.lookup("classification", 3).configs == (KNN,)  # size unknown: the first region
     table.write(tmp_path / "table.json")
     assert PortfolioTable.read(tmp_path / "table.json") == table
 
