@@ -333,7 +333,7 @@ class AutoModel(TaskModel):
         classification = self.task.task != "regression"
         n_classes = len(self.task.classes) if classification else 0
         servable = Servable(ensemble.pipelines, ensemble.shares,
-                            [str(c) for c in ensemble.configs], encoder, classification, n_classes,
+                            [c.describe() for c in ensemble.configs], encoder, classification, n_classes,
                             list(self.task.classes) if classification else [], ensemble.prior,
                             float(ensemble.prior_share))
 

@@ -123,9 +123,10 @@ def read_model(path: str | Path) -> SavedModel:
         raise ModelFileError(f"no such model file: {str(path)!r}")
     try:
         payload = _unpickle(path)
-    except Exception as error:
-        raise ModelFileError(f"{str(path)!r} is not a model saved by automl "
-                             f"({type(error).__name__}: {error})") from None
+    except Exception as error:  # what the unpickler tripped over says nothing to the user: kept for a bug report
+        log.debug("reading %s as a model failed: %s: %s", path, type(error).__name__, error)
+        raise ModelFileError(f"{str(path)!r} is not a model saved by automl: it cannot be read as one "
+                             "(save one with model.save(path))") from None
     header = payload.get("format") if isinstance(payload, dict) else None
     if header not in (FILE_FORMAT, LEGACY_META_FORMAT):
         raise ModelFileError(f"{str(path)!r} is not a model saved by automl (save one with model.save(path))")

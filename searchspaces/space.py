@@ -63,6 +63,15 @@ class Config:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"Config({self.learner}: {inner})"
 
+    def describe(self) -> str:
+        """The learner and its parameters in plain words, for messages and files read by people.
+
+        >>> Config("linear", {"C": 2.80760219, "class_weight": "balanced"}).describe()
+        'linear (C=2.808, class_weight=balanced)'
+        """
+        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.params.items())
+        return f"{self.learner} ({shown})" if shown else self.learner
+
 
 @dataclass(frozen=True)
 class SearchSpace:

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -18,6 +19,7 @@ import pandas as pd
 
 from automl.cli.meta import add_parser as add_meta_parser
 from automl.cli.meta import run as run_meta
+from automl.cli.wording import in_cli_words
 from automl.data.dataset import load_dataset
 from automl.data.sources import read_table
 from automl.engine import fit_with_options, work
@@ -80,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--time", type=float, default=60.0, help="time budget in seconds, final fit included (default 60)")
     fit.add_argument("--trials", type=int, help="stop after this many trials")
     fit.add_argument("--metric", help="metric to optimise (default: roc_auc, log_loss or rmse by task)")
-    fit.add_argument("--learners", nargs="+", help="learners to search (default: the 'default' space)")
+    fit.add_argument("--learners", nargs="+",
+                     help="learners to search (default: the 'default' space, joined by XGBoost and CatBoost from "
+                          "--time 10 on where they are installed)")
     fit.add_argument("--space", help="a registered space name: default, trees, fast")
     fit.add_argument("--test-size", type=float, default=0.0,
                      help="hold out this share of rows and report the test score")
@@ -111,7 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--max-model-mb", type=float, metavar="MB",
                      help="the final model's pickle is at most MB megabytes")
     fit.add_argument("--distill", type=float, nargs="?", const=-1.0, metavar="SECONDS",
-                     help="also distill the model into one compact LightGBM student (default: half the --time, "
+                     help="also distill the model into one compact student, a small LightGBM or a linear model, "
+                          "whichever agrees best with it (default: half the --time, "
                           "at least 10 s), written beside --out as NAME.student.pkl")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--report", metavar="FILE",
@@ -140,6 +145,9 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", default="predictions.csv",
                          help="where to write predictions (default predictions.csv)")
     predict.add_argument("--proba", action="store_true", help="also write class probabilities")
+    predict.add_argument("--keep", nargs="+", metavar="COLUMN",
+                         help="columns of the data copied into the output beside each prediction, to match rows by "
+                              "(default: the ID-like columns the model ignores, such as customer_id)")
 
     info = commands.add_parser("info", help="describe a saved model")
     info.add_argument("model")
@@ -230,24 +238,25 @@ def _fit(args: argparse.Namespace) -> None:
     from sklearn.model_selection import train_test_split
 
 
-    dataset = load_dataset(args.data, target=args.target, task=args.task)
-    X, y = dataset.X, dataset.y
-    test = None
-    if args.test_size:
-        if not 0 < args.test_size < 1:
-            raise ConfigError(f"--test-size must be between 0 and 1, got {args.test_size}")
-        stratify = y if dataset.kind == "classification" and y.value_counts().min() >= 2 else None
-        X, X_test, y, y_test = train_test_split(X, y, test_size=args.test_size, random_state=args.seed,
-                                                stratify=stratify)
-        test = (X_test, y_test)
-    options = FitOptions.build(
-        task=dataset.kind, metric=args.metric, time_budget=args.time, n_trials=args.trials,
+    if args.test_size and not 0 < args.test_size < 1:
+        raise ConfigError(f"--test-size must be between 0 and 1, got {args.test_size}")
+    options = FitOptions.build(  # checked before the data is read: a wrong flag fails at once
+        task=args.task, metric=args.metric, time_budget=args.time, n_trials=args.trials,
         learners=args.learners, space=args.space, storage=args.storage, study_name=args.study,
         n_jobs=args.jobs, backend=args.backend, address=args.address, max_concurrent=args.max_concurrent,
         ensemble_size=args.ensemble, final_fit=args.final_fit, meta_init=args.meta_init, seed=args.seed,
         report=args.report, kb=args.kb,
         max_predict_ms=args.max_predict_ms, max_model_mb=args.max_model_mb, verbose=0 if args.quiet else args.verbose,
     )
+    dataset = load_dataset(args.data, target=args.target, task=args.task)
+    options = options.replace(task=dataset.kind)
+    X, y = dataset.X, dataset.y
+    test = None
+    if args.test_size:
+        stratify = y if dataset.kind == "classification" and y.value_counts().min() >= 2 else None
+        X, X_test, y, y_test = train_test_split(X, y, test_size=args.test_size, random_state=args.seed,
+                                                stratify=stratify)
+        test = (X_test, y_test)
     model = fit_with_options(X, y, options)
     print(f"\n{model}\n")
     _print_leaderboard(model.leaderboard())
@@ -290,7 +299,8 @@ def _predict(args: argparse.Namespace) -> None:
     if args.proba and model.task.task == "regression":
         raise ConfigError("--proba needs a classification model, and this one is a regression: drop --proba")
     frame = read_table(args.data)
-    out = pd.DataFrame({"prediction": model.predict(frame)})
+    out = frame[_kept_columns(frame, model, args.keep, args.data)].reset_index(drop=True)
+    out["prediction"] = model.predict(frame)
     if args.proba:
         proba = model.predict_proba(frame)
         for index, label in enumerate(model.classes_):
@@ -302,8 +312,27 @@ def _predict(args: argparse.Namespace) -> None:
     print(f"{len(out)} predictions written to {args.out}")
 
 
+def _kept_columns(frame: pd.DataFrame, model: Any, keep: list[str] | None, source: str) -> list[str]:
+    """The columns of ``frame`` that the predictions carry: ``--keep``'s, else the ID-like ones the model ignores."""
+    if keep:
+        missing = [name for name in keep if name not in frame.columns]
+        if missing:
+            raise DataError(f"--keep {' '.join(missing)}: {source} has no such column; its columns are "
+                            f"{list(frame.columns)[:20]}")
+        return list(dict.fromkeys(keep))
+    schema = model.encoder.schema if isinstance(model, DistilledModel) else model.schema
+    ignored = getattr(schema, "dropped", ())  # models saved before it existed have none
+    return [name for name in ignored if name in frame.columns]
+
+
 def _info(args: argparse.Namespace) -> None:
     model = load(args.model)
+    if isinstance(model, DistilledModel):
+        _student_info(model)
+        return
+    if not isinstance(model, AutoModel):
+        raise ModelFileError(f"{args.model!r} holds a {model.kind}; 'automl info' describes models written by "
+                             "'automl fit' and their students (a meta-model: automl meta evaluate)")
     task, summary = model.task, model.summary
     print(model)
     print(f"task:      {task.task}, target {task.target!r}, metric {task.metric}")
@@ -313,7 +342,8 @@ def _info(args: argparse.Namespace) -> None:
         print(f"classes:   {[c.item() if hasattr(c, 'item') else c for c in task.classes]}")
     print(f"search:    {summary.n_trials} trials, {summary.seconds:.1f} s, backend {summary.backend}"
           + (" (interrupted)" if summary.interrupted else ""))
-    print(f"best:      {model.best_config_} -> cv {task.metric} {model.best_score_:.5f}")
+    best = "n/a (no trial finished within the budget)" if model.best_score_ is None else f"{model.best_score_:.5f}"
+    print(f"best:      {model.best_config_} -> cv {task.metric} {best}")
     if len(model.members_) > 1:
         shares = ", ".join(f"{m.config.learner} {m.weight:.2f}" for m in model.members_)
         how = "stacked by a linear layer over" if model.members_[0].stacked else "weighted"
@@ -330,6 +360,19 @@ def _info(args: argparse.Namespace) -> None:
             print(f"  {note}")
     print()
     _print_leaderboard(model.leaderboard())
+
+
+def _student_info(student: DistilledModel) -> None:
+    """``automl info`` of a distilled student: what it is, how closely it follows its model, what it leaves out."""
+    report, task = student.report, student.task
+    print(student)
+    print(f"task:      {task.task}, target {task.target!r}, metric {task.metric}")
+    print(f"student:   {report.student} {report.params}, distilled in {report.seconds:.1f} s from {report.rows} rows "
+          f"and {report.augmented_rows} perturbed copies")
+    print(f"fidelity:  {report.fidelity_name} {report.fidelity:.4f} with its model on rows it never saw; "
+          f"{report.metric} {report.score:.4f} (the model, in-sample: {report.teacher_score:.4f})")
+    if report.ignored:
+        print(f"ignores:   {report.describe_ignored()}")
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -457,6 +500,15 @@ def _bench(argv: list[str]) -> int:
     return 0
 
 
+def _plain_warning(command: str):
+    """How the CLI shows a warning: one line in its own words, not Python's source line under it."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"automl {command}: warning: {in_cli_words(mask_secrets(str(message)))}", file=file or sys.stderr)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``automl`` console script."""
 
@@ -474,9 +526,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        handlers[args.command](args)
+        with warnings.catch_warnings():  # restores how warnings show once the command ends
+            warnings.showwarning = _plain_warning(args.command)
+            handlers[args.command](args)
     except (AutoMLError, KnowledgeBaseError, FileNotFoundError, ImportError) as error:
-        print(f"automl {args.command}: error: {mask_secrets(str(error))}", file=sys.stderr)
+        print(f"automl {args.command}: error: {in_cli_words(mask_secrets(str(error)))}", file=sys.stderr)
         return 2
     except Exception as error:
         if offline(error):

@@ -97,7 +97,7 @@ class DateColumn:
         return {name: value.astype(float) for name, value in zip(self.outputs, values)}
 
     def describe(self) -> str:
-        parts = "year, month, day, weekday" + (", hour" if self.hour else "")
+        parts = "year, month, day, weekday (0 = Monday, 6 = Sunday)" + (", hour" if self.hour else "")
         since = "(no date seen)" if self.origin is None else _short_stamp(self.origin)
         return f"{parts}, days since {since}"
 

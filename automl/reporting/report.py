@@ -15,7 +15,7 @@ later reports of the saved model show it; otherwise the report says how to
 get it. It is never measured on the rows the final model was fitted on.
 
 >>> model.report("report.html", X_test, y_test)   # doctest: +SKIP
->>> automl report model.pkl --out report.html --data test.csv
+>>> automl report model.pkl --out report.html --data test.csv   # doctest: +SKIP (a shell command)
 """
 
 from __future__ import annotations
@@ -112,14 +112,24 @@ def _header(model: Any, metric: Any) -> str:
     )
 
 
+def counted(count: int, noun: str) -> str:
+    """``count`` and ``noun``, plural unless one.
+
+    >>> counted(1, "weaker trial"), counted(3, "weaker trial")
+    ('1 weaker trial', '3 weaker trials')
+    """
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _progress(context: dict) -> str:
     model, metric = context["model"], context["metric"]
     if not any(r.ok for r in model.results):
         return '<p class="note">No trial finished with a score.</p>'
     figure, hidden = _figure("best score over time", "anytime_curve", model.results, metric)
     failed = sum(not r.ok for r in model.results)
-    notes = [f"{hidden} weaker trials lie below the axis." if hidden else "",
-             f"{failed} trials that failed, timed out or were pruned have no point." if failed else ""]
+    notes = [f"{counted(hidden, 'weaker trial')} {'lies' if hidden == 1 else 'lie'} below the axis." if hidden else "",
+             f"{counted(failed, 'trial')} that failed, timed out or {'was' if failed == 1 else 'were'} pruned "
+             f"{'has' if failed == 1 else 'have'} no point." if failed else ""]
     return ("<p>The cross-validation score of every trial when it finished, coloured by where its configuration came "
             "from: the <b>warm start</b> (meta-knowledge's suggestions), the learners' <b>defaults</b>, draws from "
             "the warm start's <b>prior</b> region, and the sampler's <b>search</b>. "
@@ -146,7 +156,8 @@ def _distribution(context: dict) -> str:
     if not any(r.ok for r in model.results):
         return '<p class="note">No trial finished with a score.</p>'
     figure, hidden = _figure("scores per learner", "score_distribution", model.results, metric)
-    note = f'<p class="note">{hidden} weaker trials lie outside the axis.</p>' if hidden else ""
+    note = (f'<p class="note">{counted(hidden, "weaker trial")} {"lies" if hidden == 1 else "lie"} outside the '
+            'axis.</p>' if hidden else "")
     return ("<p>Each learner's trials (how many in brackets), best learner on top: how good it got, and how much its "
             "score depended on its hyperparameters.</p>" + figure + note)
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -84,6 +85,8 @@ FIDELITY_TOLERANCE = 0.005  # the smallest student within this much of the best 
 NOISE_SCALE = 0.1  # numeric noise, in standard deviations of the column
 PERTURB_SHARE = 0.5  # of a copy's numeric cells moved
 SWAP_SHARE = 0.15  # of a copy's categorical cells taken from another row
+IMPORTANCE_ROWS = 500  # held-out rows an ignored column's importance is measured on, at most
+IGNORED_MATTERS = 0.01  # an ignored column moving the model's predictions on more than this share of rows is warned of
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,14 @@ class DistillReport:
     metric: str
     trials: int
     seconds: float
+    # columns the teacher reads and the student cannot (free text), each with the share of held-out rows whose
+    # teacher prediction changes when that column is shuffled (``ignored_importance``)
+    ignored: tuple[tuple[str, float], ...] = ()
+
+    def describe_ignored(self) -> str:
+        """The columns the student leaves out, in words ("" when it reads every column the model reads)."""
+        return "; ".join(f"it does not read text column {name!r}, which moves the model's predictions on "
+                         f"{share:.0%} of rows when shuffled" for name, share in self.ignored)
 
 
 class Teacher(Protocol):
@@ -187,7 +198,9 @@ class DistilledModel(TaskModel):
             shape = f"linear, penalty {report.params['alpha']:g}"
         else:
             shape = f"lightgbm {report.params.get('n_estimators')} trees x {report.params.get('num_leaves')} leaves"
-        return f"DistilledModel({self.task.task}, {shape}, {report.fidelity_name} {report.fidelity:.4f} to its teacher)"
+        note = f"; ignores {', '.join(repr(name) for name, _ in report.ignored)}" if report.ignored else ""
+        return (f"DistilledModel({self.task.task}, {shape}, {report.fidelity_name} {report.fidelity:.4f} to its "
+                f"teacher{note})")
 
 
 def distill(teacher: Teacher, X: Any = None, y: Any = None, *, time_budget: float = 30.0, student: str = "auto",
@@ -259,13 +272,36 @@ def distill(teacher: Teacher, X: Any = None, y: Any = None, *, time_budget: floa
             model = refit(model, params["alpha"], all_rows, all_targets, task.task)
         else:
             model, base = fitter.fit(params, all_rows, all_targets)
+    ignored = tuple((name, ignored_importance(teacher, prepared.loc[holdout], name, rng))
+                    for name in prepared.columns if name not in encoder.columns)
     report = DistillReport(
         student=chosen.kind, params=params, rows=len(prepared), augmented_rows=len(all_rows) - len(prepared),
         fidelity=fidelity, fidelity_name=fidelity_name, score=score, teacher_score=teacher_score, metric=metric.name,
         trials=sum(candidate.trials for candidate in candidates), seconds=time.monotonic() - started,
+        ignored=ignored,
     )
     log.info("distilled into %s %s: %s %.4f", chosen.kind, params, fidelity_name, fidelity)
+    if any(share > IGNORED_MATTERS for _, share in ignored):
+        warnings.warn(f"the student cannot follow the model everywhere: {report.describe_ignored()}. A student reads "
+                      "numbers, categories and dates, not free text; serve the model itself where that column "
+                      "matters", UserWarning, stacklevel=3)
     return DistilledModel(encoder, model, base, task, report)
+
+
+def ignored_importance(teacher: Teacher, rows: pd.DataFrame, column: str, rng: np.random.Generator) -> float:
+    """The share of ``rows`` (at most ``IMPORTANCE_ROWS``) whose teacher prediction changes when ``column`` is
+    shuffled among them: its label for classification, for regression a move of more than a tenth of the
+    predictions' spread."""
+    rows = rows.iloc[:IMPORTANCE_ROWS]
+    if len(rows) < 2:
+        return 0.0
+    shuffled = rows.copy()
+    shuffled[column] = rows[column].to_numpy()[rng.permutation(len(rows))]
+    before, after = _teacher_output(teacher, rows), _teacher_output(teacher, shuffled)
+    if teacher.task.task == "regression":
+        spread = float(np.std(before)) or 1.0
+        return float(np.mean(np.abs(after[:, 0] - before[:, 0]) > 0.1 * spread))
+    return float(np.mean(np.argmax(after, axis=1) != np.argmax(before, axis=1)))
 
 
 def student_scores(model: Any, base: np.ndarray, encoded: np.ndarray) -> np.ndarray:

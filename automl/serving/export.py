@@ -143,9 +143,9 @@ def _graph(servable: Servable) -> tuple[Any, list[str]]:
                 text = list(getattr(servable.encoder.schema, "text", ()))
                 what = (f"text features (TF-IDF components of {', '.join(map(repr, text))})" if text
                         else "a custom transformer")
-                raise ExportError(f"member {index} ({name}) has preprocessing that is not exported: {what}; distill "
-                                  "the model (its student reads no text) and export the student: "
-                                  "model.distill().export(path, X=X_train)")
+                raise ExportError(f"member {index} ({name}) has preprocessing that is not exported: {what}; serve "
+                                  "the model itself, or distill it and export the student, which leaves the text "
+                                  "out: model.distill().export(path, X=X_train)")
             features = builder.preprocess(lean, prefix)
             width = int(lean.transform(np.zeros((1, n_columns))).shape[1])
             try:

@@ -50,7 +50,7 @@ def test_fit_predict_info_round_trip(tmp_path, capsys):
     "argv, message",
     [
         (["fit", "missing.csv", "--target", "y"], "no such file"),
-        (["fit", "sklearn:iris", "--time", "0"], "time_budget must be a positive"),
+        (["fit", "sklearn:iris", "--time", "0"], "--time must be a positive"),
         (["fit", "sklearn:iris", "--metric", "rmse"], "is for regression"),
         (["predict", "missing.pkl", "x.csv"], "no such model file"),
     ],

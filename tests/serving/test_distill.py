@@ -124,3 +124,22 @@ def test_export_asks_for_the_rows_the_student_does_not_keep(teacher, halves, tmp
     student = distill(teacher, X, y, time_budget=1, student="linear")
     with pytest.raises(ConfigError, match="export checks the graph on rows"):
         student.export(tmp_path / "student.onnx")
+
+
+def test_a_student_that_leaves_out_a_text_column_the_model_reads_says_so():
+    """The review gives the label away; the student reads no text, so it warns, names the column and how much it
+    matters, and its description shows it."""
+    import warnings
+
+    from tests.data.test_everyday_data import everyday_frame
+
+    X, y = everyday_frame(300)
+    X["x"] = X["x"].replace(np.inf, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = automl.fit(X, y, n_trials=2, learners=["linear"], warm_start=False, remember=False, verbose=0)
+    with pytest.warns(UserWarning, match="does not read text column 'review'"):
+        student = model.distill(time_budget=2, student="linear")
+    (name, share), = student.report.ignored
+    assert name == "review" and share > 0.2  # shuffled, the reviews move many of the model's labels
+    assert "ignores 'review'" in repr(student)
