@@ -117,3 +117,11 @@ def test_a_student_that_leaves_out_the_text_says_so(customers, capsys):
     assert len(warned) == 1 and plain(warned[0], lines=1)
     assert main(["info", str(model.with_suffix(".student.pkl"))]) == 0
     assert "ignores:   it does not read text column 'review'" in capsys.readouterr().out
+
+
+def test_the_help_says_what_the_defaults_do(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "a small LightGBM or a linear model" in text  # the student may be linear
+    assert "XGBoost and CatBoost" in text  # the boosters join the default learners from 10 s

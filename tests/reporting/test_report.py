@@ -226,3 +226,9 @@ def test_without_matplotlib_the_report_keeps_its_tables(fitted, tmp_path, monkey
     assert not _images(text) and "pip install &#x27;automl-engine[report]&#x27;" not in text
     assert "automl-engine[report]" in text and all(f"<h2>{title}</h2>" in text for title in SECTIONS)
     assert "could not be drawn" not in text and "<td>noise</td>" in text
+
+
+def test_counts_in_the_report_read_as_english():
+    from automl.reporting.report import counted
+
+    assert counted(1, "weaker trial") == "1 weaker trial" and counted(2, "weaker trial") == "2 weaker trials"
