@@ -70,6 +70,14 @@ class Knowledge:
             runs=self.runs[~self.runs["task"].isin(drop)],
         )
 
+    def newest_of_source(self, source: str, per_kind: int) -> Knowledge:
+        """The same knowledge with at most ``per_kind`` tasks of ``source`` per task type (the newest), and every
+        task of another source: a bound on what is learned from a base that grows without end."""
+        mine = self.tasks[self.tasks["source"] == source]
+        dropped = [name for _, group in mine.groupby(mine["task_type"].fillna(""))
+                   for name in group.sort_values("created", ascending=False)["name"].iloc[per_kind:]]
+        return self.without_tasks(dropped) if dropped else self
+
     def meta_feature_table(self, version: str, source: str = "automl") -> pd.DataFrame:
         """Tasks x meta-features of one extractor version (index: task name)."""
         rows = self.meta_features[(self.meta_features["version"] == version) & (self.meta_features["source"] == source)]

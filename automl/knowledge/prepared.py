@@ -18,7 +18,10 @@ A first fit on a fresh machine has no cache yet, and its budget must not pay
 for the fitting: the state of the shipped knowledge alone ships with the
 package, ready (``automl/knowledge/data/prepared.pkl``, written by
 ``python -m automl.knowledge.prepared``), and serves while the user's base is
-still empty and the code that fitted it is the code that runs.
+still empty and the code that fitted it is the code that runs. Where the user's
+base already holds searches (a team's base, met by a new machine), a fit with
+a time budget starts from the shipped state too, while the whole knowledge is
+prepared in the background for the fits that follow.
 
 >>> prepared = prepared_knowledge(None)                # doctest: +SKIP
 >>> prepared.starter("nearest").suggest(meta, "binary")  # doctest: +SKIP
@@ -44,7 +47,7 @@ import pandas as pd
 
 import metaknowledge
 from automl._version import __version__
-from automl.knowledge.portfolio_refit import refit_table, write_refitted
+from automl.knowledge.portfolio_refit import USER_SOURCE, refit_table, write_refitted
 from metaknowledge.cost import CostModel
 from metaknowledge.histories import KINDS, MIN_SHARED_TASKS, Histories
 from metaknowledge.location import mask_secrets
@@ -75,6 +78,7 @@ SHIPPED_STATE = Path(__file__).parent / "data" / "prepared.pkl"  # the shipped k
 REFRESH_ENV = "AUTOML_BACKGROUND_REFRESH"  # "0": never prepare the knowledge in a background process
 REFRESH_LOCK_ENV = "AUTOML_REFRESH_LOCK"  # the lock file a background refresh removes when it ends
 REFRESH_LOCK_SECONDS = 600.0  # a lock older than this was left by a refresh that died
+MAX_USER_TASKS = 1_000  # of the user's own tasks, the warm start learns from the newest this many per task type
 
 _in_process: dict[str, PreparedKnowledge] = {}
 
@@ -91,6 +95,7 @@ class PreparedKnowledge:
     learning_rates: pd.DataFrame  # the best learning rate per (task, architecture) of the neural histories
     starters: dict[str, WarmStarter] = field(default_factory=dict)
     _lr_prior: LearningRatePrior | None = None
+    _of_learners: dict[frozenset[str], dict[str, Histories]] = field(default_factory=dict)
     fit_seconds: float = 0.0  # what preparing it took (a state that took long serves stale rather than wait)
 
     @property
@@ -115,10 +120,19 @@ class PreparedKnowledge:
         chosen = known if learners is None else known & set(learners)
         key = method if chosen == known else f"{method}:{','.join(sorted(chosen))}"
         if key not in self.starters:
-            histories = self.histories if chosen == known else {
-                kind: history.of_learners(chosen) for kind, history in self.histories.items()}
-            self.starters[key] = make_warm_starter(method).fit_histories(histories, self.meta_table)
+            self.starters[key] = make_warm_starter(method).fit_histories(self._histories_of(chosen, known),
+                                                                         self.meta_table)
         return self.starters[key]
+
+    def _histories_of(self, chosen: set[str], known: set[str]) -> dict[str, Histories]:
+        """The histories of the ``chosen`` learners, made once per set and shared by its starters (and by the
+        cache file, which then holds them once)."""
+        if chosen == known:
+            return self.histories
+        key = frozenset(chosen)
+        if key not in self._of_learners:
+            self._of_learners[key] = {kind: history.of_learners(chosen) for kind, history in self.histories.items()}
+        return self._of_learners[key]
 
     @classmethod
     def fit(cls, knowledge: Knowledge) -> PreparedKnowledge:
@@ -145,8 +159,10 @@ def excluded_tasks() -> list[str]:
 
 
 def knowledge_for(kb: str | Path | None) -> Knowledge:
-    """Shipped plus user knowledge, minus tasks named in ``$AUTOML_KB_EXCLUDE``."""
-    knowledge = load_knowledge(kb)
+    """Shipped plus user knowledge, minus tasks named in ``$AUTOML_KB_EXCLUDE``, and of the user's searches the
+    newest ``MAX_USER_TASKS`` per task type (so that what a fit loads stays small however large a team's base
+    grows: the base keeps everything)."""
+    knowledge = load_knowledge(kb).newest_of_source(USER_SOURCE, MAX_USER_TASKS)
     excluded = excluded_tasks()
     return knowledge.without_tasks(excluded) if excluded else knowledge
 
@@ -175,7 +191,10 @@ def prepared_knowledge(kb: str | Path | None, stale_ok: bool = False,
     state = _read(folder / f"{key}.pkl")
     if state is None and (stale_ok or affordable is not None):
         stale = _newest(folder, knowledge_family(kb))
-        if stale is not None and (stale_ok or stale.fit_seconds > affordable):
+        first_here = stale is None and holds_anything(user_kb(kb))
+        if first_here:  # nothing prepared on this machine yet: the shipped state serves, the user's base in a while
+            stale = _shipped_state(kb, without_user_base=True)
+        if stale is not None and (stale_ok or first_here or stale.fit_seconds > affordable):
             refresh_in_background(kb)
             _in_process.clear()
             _in_process[stale_key] = stale
@@ -305,10 +324,11 @@ def shipped_signature() -> str:
     return hashlib.sha256(repr([CACHE_FORMAT, _code_version(), files]).encode()).hexdigest()[:24]
 
 
-def _shipped_state(kb: str | Path | None) -> PreparedKnowledge | None:
+def _shipped_state(kb: str | Path | None, without_user_base: bool = False) -> PreparedKnowledge | None:
     """The state shipped ready with the package, where it is the state of this knowledge: the shipped base alone
-    (the user's base not written yet, no task held out) fitted by this code; else None."""
-    if excluded_tasks() or shipped_directory() != SHIPPED or holds_anything(user_kb(kb)):
+    (the user's base not written yet, no task held out) fitted by this code; else None. ``without_user_base``: also
+    where the user's base holds something, which the state then lacks (a stale state to serve meanwhile)."""
+    if excluded_tasks() or shipped_directory() != SHIPPED or (not without_user_base and holds_anything(user_kb(kb))):
         return None
     try:
         with open(SHIPPED_STATE, "rb") as handle:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from automl.knowledge import prepared
@@ -34,6 +35,34 @@ def test_a_fresh_machine_fits_nothing_to_start_warm(tmp_path, monkeypatch):
     state = prepared.prepared_knowledge(tmp_path / "no-base-yet.sqlite")
     assert not state.empty and len(state.starter("nearest").suggest({}, "binary", k=3)) == 3
     assert list((tmp_path / "empty-cache" / "automl" / "warm").glob("*.pkl"))  # the next process reads the cache
+
+
+def test_a_first_fit_here_against_a_base_that_holds_searches_starts_from_the_shipped_state(tmp_path, monkeypatch):
+    """A new machine meeting a team's base: a fit with a budget fits nothing; the whole knowledge is prepared in the
+    background, and the next fit finds it ready."""
+    import pickle
+
+    monkeypatch.delenv("AUTOML_SHIPPED_KB")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "new-machine"))
+    monkeypatch.setenv(prepared.REFRESH_ENV, "1")
+    monkeypatch.setattr(prepared, "_in_process", {})
+    kb = tmp_path / "team.sqlite"
+    write_knowledge(kb, synthetic_knowledge(n_tasks=12))
+    real_fit = prepared.PreparedKnowledge.fit
+    monkeypatch.setattr(prepared.PreparedKnowledge, "fit", classmethod(lambda cls, k: pytest.fail("fitted in the fit")))
+    with open(prepared.SHIPPED_STATE, "rb") as handle:
+        shipped = pickle.load(handle)[1]
+    served = prepared.prepared_knowledge(kb, affordable=1.5)
+    assert served.n_runs == shipped.n_runs  # the shipped state, without the team's runs yet
+    ready = prepared.cache_dir() / "warm" / f"{prepared.knowledge_key(kb)}.pkl"
+    deadline = time.monotonic() + 300
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert ready.exists(), "the background refresh wrote nothing"
+    monkeypatch.setattr(prepared, "_in_process", {})
+    monkeypatch.setattr(prepared.PreparedKnowledge, "fit", real_fit)
+    later = prepared.prepared_knowledge(kb, affordable=1.5)
+    assert later.n_runs > shipped.n_runs  # the next fit knows the team's searches
 
 
 def test_a_user_base_or_held_out_tasks_mean_the_shipped_state_does_not_apply(tmp_path, monkeypatch):
@@ -90,3 +119,18 @@ def test_a_base_that_grew_is_prepared_in_the_background_while_the_state_before_s
     monkeypatch.setattr(prepared, "_in_process", {})
     monkeypatch.setattr(prepared.PreparedKnowledge, "fit", classmethod(lambda cls, k: pytest.fail("fitted again")))
     assert prepared.prepared_knowledge(kb).tasks_per_kind["classification"] == 16  # the next fit finds it ready
+
+
+def test_the_warm_start_learns_from_the_newest_of_a_large_bases_own_tasks(monkeypatch):
+    """A team's base grows without end; what a fit loads is bounded: every corpus task, and the newest
+    ``MAX_USER_TASKS`` of the user's own per task type."""
+    knowledge = synthetic_knowledge(n_tasks=12)
+    users = knowledge.tasks["name"].isin([f"t{i}" for i in range(8)])
+    knowledge.tasks = knowledge.tasks.assign(source=np.where(users, "user", "corpus"),
+                                             created=np.arange(len(knowledge.tasks), dtype=float))
+    bounded = knowledge.newest_of_source("user", 3)
+    assert sorted(bounded.tasks["name"]) == sorted(["t5", "t6", "t7", "t8", "t9", "t10", "t11"])
+    assert set(bounded.runs["task"]) == set(bounded.tasks["name"])  # their runs go with them
+    monkeypatch.setattr(prepared, "MAX_USER_TASKS", 3)
+    monkeypatch.setattr(prepared, "load_knowledge", lambda kb: knowledge)
+    assert sorted(prepared.knowledge_for(None).tasks["name"]) == sorted(bounded.tasks["name"])
