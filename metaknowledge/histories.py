@@ -27,7 +27,20 @@ KINDS = {"binary": "classification", "multiclass": "classification", "regression
 # configuration warm starters do not (a different candidate design, which would shift every task's normalisation).
 NEURAL_LEARNERS = ("mlp",)
 MIN_SHARED_TASKS = 2  # a configuration that fewer tasks of a kind ran is kept only among its task's best ...
+SHARED_SHARE = 0.01  # ... as is one that fewer than this share of them ran (a chance repeat among many searches) ...
 OWN_BEST = 3  # ... of which each task keeps this many
+
+
+def shared_configs(ids: pd.Index, n_tasks: int) -> np.ndarray:
+    """Which of ``ids`` (the config id of each run of ``n_tasks`` tasks, one per task and configuration) belong
+    to configurations shared across tasks: run on at least ``MIN_SHARED_TASKS`` of them and ``SHARED_SHARE``.
+
+    >>> shared_configs(pd.Index(["a", "a", "b"]), 2).tolist()
+    [True, True, False]
+    """
+    counts = ids.value_counts()
+    least = max(MIN_SHARED_TASKS, int(np.ceil(SHARED_SHARE * n_tasks)))
+    return ids.isin(counts.index[counts >= least])
 
 
 def normalise(scores: pd.Series, metric: str) -> pd.Series:
@@ -101,9 +114,9 @@ class Histories:
             return cls.of_scores(kind, pd.DataFrame(index=pd.Index([], name="task"), dtype=float),
                                  task_types.iloc[:0], {}, metrics.iloc[:0])
         all_tasks = pd.Index(sorted(set(mean.index.get_level_values("task"))), name="task")
-        normalised = _normalise_long(mean, metrics)
+        normalised = normalise_long(mean, metrics)
         ids = mean.index.get_level_values("config_id")
-        shared = ids.isin(ids.value_counts().index[ids.value_counts() >= MIN_SHARED_TASKS])
+        shared = shared_configs(ids, len(all_tasks))
         scores = mean[shared].unstack().reindex(all_tasks)
         matrix = normalised[shared].unstack().reindex(index=all_tasks, columns=scores.columns)
         own = _own_frame([mean[~shared], normalised[~shared]])
@@ -140,7 +153,7 @@ class Histories:
                                        self.metrics.iloc[:0])
         own_ids = set(self.own["config_id"])
         shared = ~long.index.get_level_values("config_id").isin(own_ids)
-        normalised = _normalise_long(long, self.metrics)
+        normalised = normalise_long(long, self.metrics)
         scores = long[shared].unstack()
         tasks = pd.Index(sorted(set(long.index.get_level_values("task"))), name="task")
         own = _own_frame([long[~shared], normalised[~shared]], best=None)
@@ -171,7 +184,7 @@ class Histories:
         return self.normalised.mean(axis=0).sort_values(ascending=False)
 
 
-def _normalise_long(mean: pd.Series, metrics: pd.Series) -> pd.Series:
+def normalise_long(mean: pd.Series, metrics: pd.Series) -> pd.Series:
     """:func:`normalise_rows` on scores in long form (index: task, config_id): 1 = the task's best, 0 = its median
     or worse."""
     values = mean.to_numpy(dtype=float, copy=True)

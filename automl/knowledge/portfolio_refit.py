@@ -33,9 +33,10 @@ import numpy as np
 import pandas as pd
 
 from automl.knowledge.portfolio import MAX_MEMBERS, Portfolio, PortfolioTable, explicit_table, shipped_table
-from metaknowledge.histories import KINDS, normalise_rows
+from metaknowledge.histories import KINDS, OWN_BEST, normalise_long, shared_configs
 from metaknowledge.shipped import cache_dir
 from metaknowledge.snapshot import Knowledge
+from searchspaces import Config
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def refit_table(knowledge: Knowledge, shipped: PortfolioTable | None = None) -> 
     """The ``shipped`` table (default: the engine's) refitted from the user's tasks in ``knowledge``."""
     shipped = shipped_table() if shipped is None else shipped
     scores, seconds, failed = _user_evidence(knowledge)
+    configs = knowledge.configs_by_id(set().union(*(frame.columns for frame in scores.values())))
     rows_of = knowledge.tasks.set_index("name")["n_rows"]
     portfolios = []
     for portfolio in shipped.portfolios:
@@ -73,7 +75,7 @@ def refit_table(knowledge: Knowledge, shipped: PortfolioTable | None = None) -> 
         if kind_scores is None or len(kind_scores) < MIN_USER_TASKS:
             portfolios.append(portfolio)
             continue
-        portfolios.append(_refit(portfolio, kind_scores, seconds, failed, knowledge))
+        portfolios.append(_refit(portfolio, kind_scores, seconds, failed, configs))
     table = PortfolioTable(tuple(portfolios), shipped.built_from)
     return RefittedTable(table, time.time(), {kind: len(frame) for kind, frame in scores.items()})
 
@@ -94,16 +96,27 @@ def _user_evidence(knowledge: Knowledge):
         mine = ok[ok["task"].map(kind_of) == kind]
         if mine.empty:
             continue
-        raw = mine.groupby(["task", "config_id"])["score"].mean().unstack()
-        raw = raw[raw.notna().sum(axis=1) >= 2]  # one run says nothing of how configurations compare
-        if len(raw):
-            scores[kind] = normalise_rows(raw, metric_of.reindex(raw.index))
+        mean = mine.groupby(["task", "config_id"])["score"].mean()
+        runs_of = mean.groupby(level="task").transform("size")
+        mean = mean[runs_of.to_numpy() >= 2]  # one run says nothing of how configurations compare
+        if len(mean):
+            scores[kind] = _kept_columns(normalise_long(mean, metric_of)).unstack()
     return scores, seconds, failed
 
 
+def _kept_columns(normalised: pd.Series) -> pd.Series:
+    """Of normalised scores in long form, those of configurations several tasks ran and each task's ``OWN_BEST``:
+    a search's other samples could never lead a portfolio, and as columns they would make the matrix tasks x
+    every configuration ever tried (a team's base: thousands by hundreds of thousands)."""
+    shared = shared_configs(normalised.index.get_level_values("config_id"),
+                            normalised.index.get_level_values("task").nunique())
+    best = normalised.groupby(level="task").rank(ascending=False, method="first").to_numpy() <= OWN_BEST
+    return normalised[shared | best]
+
+
 def _refit(portfolio: Portfolio, scores: pd.DataFrame, seconds: pd.Series, failed: set[str],
-           knowledge: Knowledge) -> Portfolio:
-    configs = knowledge.configs_by_id()
+           configs: dict[str, Config]) -> Portfolio:
+    """``portfolio`` reordered greedily by the user's ``scores``; ``configs``: the configurations of their columns."""
     members = [c.key() for c in portfolio.configs]
     learners = {c.learner for c in portfolio.configs}
     limit = float("inf") if portfolio.budget is None else AFFORDABLE_SHARE * portfolio.budget

@@ -61,7 +61,8 @@ def test_dates_text_ids_and_infinities_fit_and_predict_end_to_end():
     notes = {note.column: note for note in model.column_notes}
     assert all(isinstance(note, ColumnNote) for note in notes.values())
     assert notes["customer_id"].action == "dropped"
-    assert str(notes["signup_date"]) == "signup_date: date -> year, month, day, weekday (0 = Monday, 6 = Sunday), days since 2019-01-03"
+    assert str(notes["signup_date"]) == ("signup_date: date -> year, month, day, weekday (0 = Monday, 6 = Sunday), "
+                                         "days since 2019-01-03")
     assert notes["review"].action == "text" and notes["x"].action == "infinite"
     assert model.leaderboard().attrs["column_notes"] == [str(note) for note in model.column_notes]
 
