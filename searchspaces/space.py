@@ -69,8 +69,17 @@ class Config:
         >>> Config("linear", {"C": 2.80760219, "class_weight": "balanced"}).describe()
         'linear (C=2.808, class_weight=balanced)'
         """
-        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.params.items())
+        shown = describe_params(self.params)
         return f"{self.learner} ({shown})" if shown else self.learner
+
+
+def describe_params(params: Mapping[str, Any]) -> str:
+    """Parameters as ``name=value, ...``, floats to four significant digits.
+
+    >>> describe_params({"C": 2.80760219, "class_weight": None})
+    'C=2.808, class_weight=None'
+    """
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
 @dataclass(frozen=True)

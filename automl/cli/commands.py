@@ -38,6 +38,7 @@ from metaknowledge.location import mask_secrets
 from metaknowledge.openml_import import import_openml
 from metaknowledge.shipped import holds_anything, shipped_directory, shipped_knowledge, user_kb
 from metaknowledge.store import KnowledgeBase, KnowledgeBaseError
+from searchspaces.space import describe_params
 
 EXAMPLES = """examples:
   automl fit sklearn:breast_cancer --time 30 --test-size 0.25
@@ -222,16 +223,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _print_leaderboard(board: pd.DataFrame, rows: int = 10) -> None:
     shown = board.head(rows).copy()
-    shown["params"] = shown["params"].map(lambda p: ", ".join(f"{k}={_short(v)}" for k, v in p.items()))
+    shown["params"] = shown["params"].map(describe_params)
     columns = ["rank", "learner", "score", "std", "fit_seconds", "status", "origin", "weight", "params"]
     with pd.option_context("display.max_colwidth", 70, "display.width", 200):
         print(shown[columns].to_string(index=False))
     if len(board) > rows:
         print(f"... {len(board) - rows} more trials")
-
-
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _fit(args: argparse.Namespace) -> None:

@@ -61,13 +61,6 @@ class Portfolio:
         """How the search's leaderboard names where these configurations came from."""
         return "portfolio" if self.budget is None else f"portfolio@{self.budget:g}s"
 
-    @property
-    def region(self) -> str:
-        """The rows this portfolio is for, in words ("" for data of any size)."""
-        if self.max_rows is None:
-            return f"over {self.min_rows - 1:,} rows" if self.min_rows > 0 else ""
-        return f"up to {self.max_rows:,} rows" if self.min_rows == 0 else f"{self.min_rows:,}-{self.max_rows:,} rows"
-
     def covers(self, rows: int) -> bool:
         """Whether data of ``rows`` rows falls in this portfolio's region."""
         return in_region(rows, (self.min_rows, self.max_rows))
@@ -94,9 +87,11 @@ class PortfolioTable:
     def lookup(self, kind: str, time_budget: float | None, rows: int | None = None) -> Portfolio | None:
         """The portfolio for ``kind`` at ``time_budget`` and for data of ``rows`` rows (see the module docstring;
         without ``rows``, the one for the fewest rows); None when there is none."""
-        mine = sorted((p for p in self.portfolios if p.kind == kind and (rows is None or p.covers(rows))),
-                      key=lambda p: p.min_rows)
-        mine = list({p.budget: p for p in reversed(mine)}.values())  # one per budget: the first region
+        first_region: dict[float | None, Portfolio] = {}  # per budget, the region of the fewest rows that fits
+        for portfolio in sorted(self.portfolios, key=lambda p: p.min_rows):
+            if portfolio.kind == kind and (rows is None or portfolio.covers(rows)):
+                first_region.setdefault(portfolio.budget, portfolio)
+        mine = list(first_region.values())
         if time_budget is None:
             return next((p for p in mine if p.budget is None), None)
         timed = sorted((p for p in mine if p.budget is not None), key=lambda p: p.budget)
