@@ -297,7 +297,9 @@ def zero_shot(
     """Fit, once and without search, the configuration meta-knowledge ranks first for ``data``.
 
     That is the head of the shipped portfolio learned without a budget for data
-    of this size (the configuration best on average over such corpus tasks), which costs nothing to
+    of this size: the configuration that, judged on corpus tasks of that size
+    left out in turn, serves best alone
+    (:func:`automl.knowledge.portfolio_build.zero_shot_head`). It costs nothing to
     choose; like FLAML's zero-shot defaults, one fit in all. Without a
     portfolio for the data's kind (or with ``learners`` it does not cover) the
     nearest datasets' pick is fitted, and without any knowledge the first

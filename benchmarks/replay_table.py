@@ -22,7 +22,12 @@ on the other groups, a stricter hold-out than leaving one dataset out):
   TabRepo and Oboe, rather than from meta-features).
 
 Every portfolio is followed by what the cold start would run that it does not
-hold. Prints and writes ``benchmarks/results/replay/`` (``table.md``, ``per_task.csv``).
+hold. The zero-shot pick (one configuration fitted alone, no search) is set
+beside the learners' defaults on the same held-out tasks: ``zero_shot`` (the
+head the engine ships, :func:`automl.knowledge.portfolio_build.zero_shot_head`,
+per region of rows), ``zero_shot_mean`` (the best mean score per region, the
+greedy portfolio's own head), ``rf_default`` and ``hgb_default``. Prints and
+writes ``benchmarks/results/replay/`` (``table.md``, ``zero_shot.md``, ``per_task.csv``).
 
     python -m benchmarks.replay_table --repository ../predictions
 """
@@ -42,12 +47,16 @@ from tqdm.auto import tqdm
 from automl.knowledge.portfolio import in_region
 from automl.knowledge.portfolio_build import (
     BUDGETS,
+    HEAD_RULES,
     by_region,
     cold_order,
     followed_by_cold,
     greedy_portfolio,
+    regions_of,
     searched_candidates,
+    zero_shot_head,
 )
+from automl.knowledge.portfolio_build import single_scores as score_matrix
 from automl.knowledge.replay import ReplayTask, replay
 from automl.knowledge.repository import PredictionRepository
 from automl.knowledge.warm_start import DEFAULT_METHODS, ZERO_SHOT_METHOD, initial_count, learners_first
@@ -55,11 +64,13 @@ from benchmarks.datasets import PEERS
 from metaknowledge.features import EXTRACTOR_VERSION
 from metaknowledge.shipped import shipped_knowledge
 from metaknowledge.warmstart import led_by, make_warm_starter, prepared
-from searchspaces import default_space, resolve_learners
+from searchspaces import default_space, get_learner, resolve_learners
 
 OUT = Path(__file__).resolve().parent / "results" / "replay"
 RERANK_AFTER = 3
 NEIGHBOURS = 15
+ZERO_SHOT = "zero-shot"  # the budget column's value for the rows of single configurations fitted alone
+DEFAULTS_BESIDE = ("random_forest", "hgb")  # the zero-shot pick must beat the better of these learners' defaults
 
 
 def single_scores(task: ReplayTask) -> pd.Series:
@@ -170,12 +181,45 @@ def _evaluate_group(item: tuple) -> pd.DataFrame:
                 rows.append({"task": task.data.name, "kind": kind, "rows": task.data.n_rows,
                              "budget": "none" if budget is None else f"{budget:g}", "policy": policy,
                              "normalised": result.normalised, "trials": len(result.finished)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows + zero_shot_rows(train, test, configs, kind))
+
+
+def zero_shot_rows(train: Sequence[ReplayTask], test: Sequence[ReplayTask], configs: dict,
+                   kind: str) -> list[dict]:
+    """The held-out tasks' scores of the zero-shot picks learned on ``train`` (per region of rows) and of the
+    defaults beside them, each fitted alone."""
+    candidates = searched_candidates(configs, kind, None)
+    picks: dict[str, dict[tuple, str]] = {"zero_shot": {}, "zero_shot_mean": {}}
+    for region, part in regions_of(train).items():
+        picks["zero_shot"][region] = zero_shot_head(part, candidates)[0]
+        picks["zero_shot_mean"][region] = candidates[int(np.argmax(HEAD_RULES["mean score"](
+            score_matrix(part, candidates))))]
+    defaults = {f"{name}_default": get_learner(name, kind).default_config().key() for name in DEFAULTS_BESIDE}
+    rows = []
+    for task in test:
+        chosen = {policy: next(cid for region, cid in by.items() if in_region(task.data.n_rows, region))
+                  for policy, by in picks.items()}
+        for policy, cid in {**chosen, **defaults}.items():
+            rows.append({"task": task.data.name, "kind": kind, "rows": task.data.n_rows, "budget": ZERO_SHOT,
+                         "policy": policy, "normalised": float(score_matrix([task], [cid])[0, 0]), "trials": 1})
+    return rows
+
+
+def summarise_zero_shot(results: pd.DataFrame) -> pd.DataFrame:
+    """Per zero-shot policy: mean normalised score, and the tasks it beats / loses to the better of the defaults
+    beside it (on each task)."""
+    wide = results[results["budget"] == ZERO_SHOT].pivot_table(index="task", columns="policy", values="normalised")
+    better_default = wide[[f"{name}_default" for name in DEFAULTS_BESIDE]].max(axis=1)
+    return pd.DataFrame([{"policy": policy, "mean": wide[policy].mean(),
+                          "won vs better default": int((wide[policy] > better_default + 1e-9).sum()),
+                          "lost": int((wide[policy] < better_default - 1e-9).sum()), "tasks": len(wide)}
+                         for policy in wide.columns])
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Per budget and policy: mean normalised score, and the share of tasks it beats / loses to the cold start."""
-    wide = results.pivot_table(index=["task", "budget"], columns="policy", values="normalised")
+    searched = results[results["budget"] != ZERO_SHOT]
+    wide = searched.pivot_table(index=["task", "budget"], columns="policy", values="normalised")
     lines = []
     for budget, part in wide.groupby(level="budget", sort=False):
         for policy in part.columns:
@@ -207,6 +251,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     table = table.sort_values(["budget", "policy"], key=lambda s: s.map(order) if s.name == "budget" else s)
     (args.out / "table.md").write_text(table.to_markdown(index=False, floatfmt=".3f") + "\n")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    zero_shot = summarise_zero_shot(results)
+    (args.out / "zero_shot.md").write_text(zero_shot.to_markdown(index=False, floatfmt=".3f") + "\n")
+    print(zero_shot.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"{time.monotonic() - started:.0f} s; written to {args.out}")
 
 

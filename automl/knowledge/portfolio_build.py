@@ -156,8 +156,9 @@ class _TaskView:
 
 
 def greedy_portfolio(tasks: Sequence[ReplayTask], candidates: Sequence[str], budget: float | None,
-                     max_length: int = MAX_MEMBERS, costs: EngineCosts = ENGINE) -> list[str]:
-    """The order of ``candidates`` (config ids) that the greedy per-second gain picks on ``tasks`` at ``budget``.
+                     max_length: int = MAX_MEMBERS, costs: EngineCosts = ENGINE, head: str | None = None) -> list[str]:
+    """The order of ``candidates`` (config ids) that the greedy per-second gain picks on ``tasks`` at ``budget``,
+    starting from ``head`` where one is given.
 
     Without a budget the gain alone counts, not the seconds.
     """
@@ -171,10 +172,13 @@ def greedy_portfolio(tasks: Sequence[ReplayTask], candidates: Sequence[str], bud
         gains = np.mean([gain for gain, _, _ in steps], axis=0)
         seconds = np.mean([spent for _, spent, _ in steps], axis=0)
         gains[chosen] = -np.inf
-        if np.max(gains) < MIN_GAIN:
+        if not chosen and head is not None:
+            pick = candidates.index(head)
+        elif np.max(gains) < MIN_GAIN:
             break
-        value = gains if budget is None else gains / np.maximum(seconds, costs.per_trial)
-        pick = int(np.argmax(value))
+        else:
+            value = gains if budget is None else gains / np.maximum(seconds, costs.per_trial)
+            pick = int(np.argmax(value))
         chosen.append(pick)
         for view, state, (_, _, updates) in zip(views, states, steps):
             view.advance(state, pick, updates[pick])
@@ -199,14 +203,64 @@ def followed_by_cold(portfolio: Sequence[str], kind: str, budget: float | None) 
     return list(portfolio) + [cid for cid in cold_order(kind, budget) if cid not in portfolio]
 
 
-def by_region(tasks: Sequence[ReplayTask], candidates: Sequence[str],
-              budget: float | None) -> dict[tuple[int, int | None], list[str]]:
-    """A greedy portfolio for each region of rows (``ROW_REGIONS``), learned on the tasks in it; one for data of
-    any size where a region holds fewer than ``MIN_REGION_TASKS`` tasks (too few to learn from apart)."""
+def single_scores(tasks: Sequence[ReplayTask], candidates: Sequence[str]) -> np.ndarray:
+    """Each candidate's normalised score alone on each task (tasks x candidates; 0 where it failed or is absent)."""
+    scores = np.zeros((len(tasks), len(candidates)))
+    for t, task in enumerate(tasks):
+        for c, cid in enumerate(candidates):
+            i = task.index.get(cid)
+            if i is not None and np.isfinite(task.single_scores[i]):
+                scores[t, c] = task.normalise(task.single_scores[i])
+    return scores
+
+
+def _by_mean_score(scores: np.ndarray) -> np.ndarray:
+    return scores.mean(axis=0)
+
+
+def _by_mean_rank(scores: np.ndarray) -> np.ndarray:
+    return -rankdata(-scores, axis=1).mean(axis=0)
+
+
+HEAD_RULES = {"mean score": _by_mean_score, "mean rank": _by_mean_rank}
+
+
+def zero_shot_head(tasks: Sequence[ReplayTask], candidates: Sequence[str]) -> tuple[str, str]:
+    """The configuration to fit alone when there is no search (the zero-shot pick), and the rule that chose it.
+
+    A lone configuration is judged by its own score, not by what it adds to an
+    ensemble. Two rules compete: the best mean normalised score (which a few
+    tasks with large gaps can sway) and the best mean rank (which asks to be good
+    almost everywhere). Each rule's pick is judged leave-one-task-out, on the task
+    left out, and the rule whose picks score higher there chooses.
+    """
+    scores = single_scores(tasks, candidates)
+    held_out = {}
+    for name, rule in HEAD_RULES.items():
+        picks = [int(np.argmax(rule(np.delete(scores, t, axis=0)))) for t in range(len(tasks))]
+        held_out[name] = float(np.mean([scores[t, pick] for t, pick in enumerate(picks)]))
+    name = max(held_out, key=held_out.get)
+    return candidates[int(np.argmax(HEAD_RULES[name](scores)))], name
+
+
+def regions_of(tasks: Sequence[ReplayTask]) -> dict[tuple[int, int | None], list[ReplayTask]]:
+    """``tasks`` split by region of rows (``ROW_REGIONS``); all in one region of any size where a region would hold
+    fewer than ``MIN_REGION_TASKS`` (too few to learn from apart)."""
     parts = {region: [t for t in tasks if in_region(t.data.n_rows, region)] for region in ROW_REGIONS}
     if min(len(part) for part in parts.values()) < MIN_REGION_TASKS:
-        parts = {(0, None): list(tasks)}
-    return {region: greedy_portfolio(part, candidates, budget) for region, part in parts.items()}
+        return {(0, None): list(tasks)}
+    return parts
+
+
+def by_region(tasks: Sequence[ReplayTask], candidates: Sequence[str],
+              budget: float | None) -> dict[tuple[int, int | None], list[str]]:
+    """A greedy portfolio for each region of rows (:func:`regions_of`), learned on the tasks in it.
+
+    Without a budget the head is the zero-shot pick (:func:`zero_shot_head`), which a fit without search runs alone.
+    """
+    return {region: greedy_portfolio(part, candidates, budget,
+                                     head=zero_shot_head(part, candidates)[0] if budget is None else None)
+            for region, part in regions_of(tasks).items()}
 
 
 def learn_table(repository: PredictionRepository, exclude: Sequence[str] = (),

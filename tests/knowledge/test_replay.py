@@ -9,7 +9,15 @@ import pytest
 
 from automl.cli import main as cli
 from automl.knowledge.portfolio import Portfolio, PortfolioTable
-from automl.knowledge.portfolio_build import MIN_REGION_TASKS, by_region, cold_order, followed_by_cold, greedy_portfolio
+from automl.knowledge.portfolio_build import (
+    MIN_REGION_TASKS,
+    by_region,
+    cold_order,
+    followed_by_cold,
+    greedy_portfolio,
+    single_scores,
+    zero_shot_head,
+)
 from automl.knowledge.replay import ReplayTask, replay, trial_seconds
 from automl.knowledge.repository import PredictionRepository, TaskPredictions, build_prediction_repository
 from searchspaces import Config, get_learner
@@ -83,6 +91,21 @@ def test_the_greedy_portfolio_buys_cheap_gains_on_a_small_budget_and_the_best_wi
     assert set(at_3s[:2]) == {LINEAR.key(), KNN.key()}
     for task in tasks:  # learned for the budget, the portfolio ends no worse than the cold start there
         assert replay(task, at_3s, 3).normalised >= replay(task, cold_order("classification", 3), 3).normalised - 1e-9
+
+
+def test_the_zero_shot_pick_is_the_one_good_almost_everywhere_when_held_out_tasks_say_so():
+    # the forest is a little better on most tasks; the booster far better on one, which lifts its mean score
+    steady = {LINEAR: 0.3, KNN: 0.3, FOREST: 1.2, BOOSTED: 1.0}
+    spiky = {LINEAR: 0.3, KNN: 0.3, FOREST: 0.1, BOOSTED: 2.0}
+    tasks = [binary_task(f"t{seed}", SECONDS, steady, seed=seed) for seed in range(6)]
+    tasks.append(binary_task("spike", SECONDS, spiky, seed=9))
+    scores = single_scores(tasks, list(CONFIGS))
+    booster, forest = list(CONFIGS).index(BOOSTED.key()), list(CONFIGS).index(FOREST.key())
+    assert scores[:, booster].mean() > scores[:, forest].mean()  # the mean alone would pick the booster
+    assert greedy_portfolio(tasks, list(CONFIGS), None)[0] == BOOSTED.key()
+    # ... but left out in turn, each task is better served by the forest: it leads the portfolio without a budget
+    assert zero_shot_head(tasks, list(CONFIGS)) == (FOREST.key(), "mean rank")
+    assert by_region(tasks, list(CONFIGS), None)[(0, None)][0] == FOREST.key()
 
 
 def test_a_portfolio_is_followed_by_what_the_cold_start_would_run():
