@@ -1,8 +1,9 @@
 """``automl meta``: meta-train a network across a task series, and evaluate it, from a shell.
 
 SERIES is ``sinusoid``, ``omniglot:PATH`` (a folder of the Omniglot background
-zips, or one zip; meta-training uses its training alphabets and checkpoints on
-its validation alphabets, evaluation its test alphabets) or tabular files,
+zips, or one zip; meta-training uses its training alphabets, each character
+turned by 90, 180 and 270 degrees as more classes, and checkpoints on its
+validation alphabets; evaluation uses its test alphabets) or tabular files,
 each a task with the same feature columns (a folder of them, or a list).
 """
 
@@ -12,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from automl.errors import ConfigError, DataError
-from automl.learn2learn.omniglot import official_error, official_runs, omniglot
+from automl.learn2learn.omniglot import official_runs, omniglot
 from automl.learn2learn.series import from_datasets, sinusoid
 from automl.model import load
 
@@ -25,6 +26,8 @@ EXAMPLES = """examples:
   automl meta evaluate omni.pkl omniglot:../shared/datasets/omniglot --ways 5 --shots 1
   automl meta evaluate omni.pkl --omniglot-runs ../shared/datasets/omniglot/all_runs.zip
   automl meta fit tasks/ --target y --algorithm maml --shots 10 --time 120 --out tables.pkl
+  automl meta fit sinusoid --algorithm maml++ --shots 10 --time 3600 --out long.pkl   # stopped? then:
+  automl meta fit sinusoid --time 3600 --resume long.pkl --report long.html            # ... goes on from long.pkl
 """
 
 
@@ -37,13 +40,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     fit = meta_commands.add_parser("fit", help="meta-train on a task series", epilog=EXAMPLES,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     fit.add_argument("series", nargs="+", help="sinusoid, omniglot:PATH, or a folder or list of tabular files")
-    fit.add_argument("--algorithm", default="maml",
-                     help="maml, fomaml, metasgd, anil, reptile or protonet (default maml)")
+    fit.add_argument("--algorithm",
+                     help="maml, fomaml, metasgd, anil, reptile, maml++, protonet or attentive (default maml; "
+                          "with --resume, the run's own)")
     fit.add_argument("--model", help="mlp or cnn (default: cnn for Omniglot, mlp otherwise)")
     fit.add_argument("--time", type=float, default=60.0, help="meta-training time budget in seconds (default 60)")
     fit.add_argument("--search", action="store_true", help="tune the meta-hyperparameters on validation tasks first")
     fit.add_argument("--backend", default="optuna", choices=["optuna", "ray"], help="where --search runs its trials")
-    fit.add_argument("--out", default="meta.pkl", help="where to write the meta-model (default meta.pkl)")
+    fit.add_argument("--out", help="where to write the meta-model, at every checkpoint and at the end (default "
+                                   "meta.pkl; with --resume, the file resumed)")
+    fit.add_argument("--resume", metavar="FILE",
+                     help="go on training the run saved in FILE (optimizer, schedule and random state included) "
+                          "for what is left of --time, the time it already trained counted")
+    fit.add_argument("--report", metavar="HTML", help="also write the run's report (training curve, settings)")
     _episode_options(fit)
     fit.add_argument("--inner-steps", type=int, help="adaptation steps during meta-training")
     fit.add_argument("--device", default="auto", help="auto (a GPU when torch sees one), cpu or cuda")
@@ -58,6 +67,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--episodes", type=int, default=600, help="new tasks scored (default 600)")
     evaluate.add_argument("--steps", type=int, help="adaptation steps (default: the meta-training's)")
     evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--report", metavar="HTML", help="write the model's report with these evaluations")
 
 
 def _episode_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None:
@@ -75,7 +85,7 @@ def series_from(spec: list[str], target: str, split: str):
         return sinusoid()
     if len(spec) == 1 and spec[0].startswith("omniglot:"):
 
-        return omniglot(spec[0].removeprefix("omniglot:"), split=split)
+        return omniglot(spec[0].removeprefix("omniglot:"), split=split, rotations=split == "train")
     files: list[Path] = []
     for item in map(Path, spec):
         if item.is_dir():
@@ -104,19 +114,23 @@ def _fit(args: argparse.Namespace) -> None:
     images = args.series[0].startswith("omniglot:")
     series = series_from(args.series, args.target, "train")
     validation = series_from(args.series, args.target, "validation") if images else None
+    out = args.out or args.resume or "meta.pkl"
     meta = meta_fit(
         series, algorithm=args.algorithm, model=args.model or ("cnn" if images else "mlp"), ways=args.ways,
         shots=args.shots, query=args.query, inner_steps=args.inner_steps, time_budget=args.time, validation=validation,
-        search=args.search, backend=args.backend, device=args.device, seed=args.seed, verbose=0 if args.quiet else 1,
+        search=args.search, backend=args.backend, device=args.device, seed=args.seed, checkpoint=out,
+        resume=args.resume, verbose=0 if args.quiet else 1,
     )
-    meta.save(args.out)
+    meta.save(out)
     metric = "mse" if meta.task == "regression" else "accuracy"
     score = f"{meta.validation_score:.4f}" if meta.validation_score is not None else "not scored"
     print(f"meta-trained {meta.algorithm} for {meta.seconds:.0f} s: validation {metric} {score}; "
           f"settings {meta.settings}")
     for trial in meta.trials:
         print(f"  trial: {trial}")
-    print(f"written: {args.out}")
+    print(f"written: {out}")
+    if args.report:
+        print(f"report: {meta.report(args.report)}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -124,7 +138,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     if not hasattr(meta, "adapt"):
         raise ConfigError(f"{args.model} is a model of 'automl fit', not a meta-model of 'automl meta fit'")
     if args.omniglot_runs:
-        wrong, total = official_error(meta, official_runs(args.omniglot_runs))
+        wrong, total = meta.evaluate_official_runs(official_runs(args.omniglot_runs))
         print(f"official 20-way one-shot runs: error {100 * wrong / total:.1f} % "
               f"({wrong} of {total} test drawings wrong)")
     if args.series:
@@ -133,3 +147,5 @@ def _evaluate(args: argparse.Namespace) -> None:
                             steps=args.steps, seed=args.seed))
     elif not args.omniglot_runs:
         raise ConfigError("automl meta evaluate: give a SERIES to draw tasks from, or --omniglot-runs all_runs.zip")
+    if args.report:
+        print(f"report: {meta.report(args.report)}")

@@ -24,6 +24,7 @@ them. They differ in what the outer loop learns and how:
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,8 +37,13 @@ from automl.errors import ConfigError
 from automl.learn2learn.series import CLASSIFICATION, REGRESSION, Episode, TaskSeries
 
 GRADIENT_ALGORITHMS = ("maml", "fomaml", "metasgd", "anil", "reptile")  # MetaLearner's: one shared inner loop
-ALGORITHMS = (*GRADIENT_ALGORITHMS, "protonet")  # ... and PrototypicalNetwork, for classification
+# ... MAML++ (automl.learn2learn.maml_plus_plus), PrototypicalNetwork (classification) and the model-based
+# AttentiveLearner (automl.learn2learn.attentive)
+ALGORITHMS = (*GRADIENT_ALGORITHMS, "maml++", "protonet", "attentive")
+NO_INNER_LOOP = ("protonet", "attentive")  # no learning rate or steps to adapt with
+CLASSIFICATION_ONLY = ("protonet",)
 Params = dict[str, torch.Tensor]
+MIN_LR_SHARE = 0.05  # a Prototypical Network's learning rate decays to this share of its first by the run's end
 
 
 def example_tensors(X: np.ndarray, y: np.ndarray, task: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,9 +87,14 @@ def adapt(model: nn.Module, params: Params, X: torch.Tensor, y: torch.Tensor, ta
     return params
 
 
-def _moved(tensors: Params, device: torch.device) -> Params:
-    """Leaf copies of ``tensors`` on ``device``, each still learnable if it was."""
-    return {name: t.detach().to(device).requires_grad_(t.requires_grad) for name, t in tensors.items()}
+def move_optimizer_state(optimizer: torch.optim.Optimizer | None, device: torch.device) -> None:
+    """The optimizer's moments moved to ``device`` with the tensors they belong to."""
+    if optimizer is None:
+        return
+    for state in optimizer.state.values():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and key != "step":
+                state[key] = value.to(device)
 
 
 class MetaLearner:
@@ -157,30 +168,55 @@ class MetaLearner:
                 self.params[name] += self.outer_lr * move
         return float(np.mean(losses))
 
-    def state(self) -> tuple[Params, Params]:
-        """A copy of what meta-training learns (initialization and rates), to restore a checkpoint."""
-        return copy.deepcopy(self.params), copy.deepcopy(self.rates)
+    def schedule(self, fraction: float) -> None:
+        """Where training stands (the share of its planned time spent): these algorithms keep no schedule."""
 
-    def restore(self, state: tuple[Params, Params]) -> None:
+    def learned(self) -> dict[str, Params]:
+        """What meta-training learns, by group: the initialization and the inner learning rates."""
+        return {"params": self.params, "rates": self.rates}
+
+    def state(self) -> dict[str, Params]:
+        """A copy of what meta-training learns, to restore a checkpoint."""
+        return copy.deepcopy(self.learned())
+
+    def restore(self, state: dict[str, Params]) -> None:
         """Copy a checkpoint back in place (the optimizer keeps training the same tensors)."""
+        learned = self.learned()
         with torch.no_grad():
-            for mine, saved in ((self.params, state[0]), (self.rates, state[1])):
+            for group, saved in state.items():
                 for name, value in saved.items():
-                    mine[name].copy_(value)
+                    learned[group][name].copy_(value)
 
     def to(self, device: str | torch.device) -> MetaLearner:
-        """Move the network, its initialization and its rates to ``device`` (a CPU copy travels to any machine)."""
+        """Move the network, what it learns and the optimizer's state to ``device``, in place (the optimizer goes on
+        training the same tensors; a CPU copy travels to any machine)."""
         self.device = torch.device(device)
         self.model.to(self.device)
-        self.params, self.rates = _moved(self.params, self.device), _moved(self.rates, self.device)
+        for group in self.learned().values():
+            for tensor in group.values():
+                tensor.data = tensor.data.to(self.device)
+        move_optimizer_state(self.optimizer, self.device)
         return self
+
+    def _example_tensors(self, X: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        return example_tensors(X, y, self.task, self.device)
 
     def adapted_params(self, X: np.ndarray, y: np.ndarray, steps: int | None = None) -> Params:
         """The parameters after adapting the learned initialization on ``(X, y)`` (detached: ready to predict)."""
-        Xs, ys = example_tensors(X, y, self.task, self.device)
+        Xs, ys = self._example_tensors(X, y)
         adapted = adapt(self.model, self.params, Xs, ys, self.task, steps or self.inner_steps, self.rates, self.adapted,
                         False)
         return {name: value.detach() for name, value in adapted.items()}
+
+    def _episode_metric(self, Xs: torch.Tensor, ys: torch.Tensor, Xq: torch.Tensor, yq: torch.Tensor,
+                        steps: int | None) -> torch.Tensor:
+        """One episode's query MSE or accuracy after adapting on its support set."""
+        adapted = adapt(self.model, self.params, Xs, ys, self.task, steps or self.inner_steps, self.rates,
+                        self.adapted, False)
+        output = functional_call(self.model, adapted, (Xq,))
+        if self.task == REGRESSION:
+            return torch.mean((output.reshape(yq.shape) - yq) ** 2)
+        return (output.argmax(dim=1) == yq).float().mean()
 
     def episode_metrics(self, episodes: Sequence[Episode], steps: int | None = None) -> np.ndarray:
         """Each episode's query MSE (regression) or accuracy (classification) after adapting on its support set.
@@ -188,12 +224,7 @@ class MetaLearner:
         Episodes of one shape are adapted at once (``vmap``), in chunks that bound the memory used.
         """
         def metric(Xs: torch.Tensor, ys: torch.Tensor, Xq: torch.Tensor, yq: torch.Tensor) -> torch.Tensor:
-            adapted = adapt(self.model, self.params, Xs, ys, self.task, steps or self.inner_steps, self.rates,
-                            self.adapted, False)
-            output = functional_call(self.model, adapted, (Xq,))
-            if self.task == REGRESSION:
-                return torch.mean((output.reshape(yq.shape) - yq) ** 2)
-            return (output.argmax(dim=1) == yq).float().mean()
+            return self._episode_metric(Xs, ys, Xq, yq, steps)
 
         values = []
         with torch.no_grad():  # torch.func.grad still takes the inner steps' gradients
@@ -227,6 +258,7 @@ class PrototypicalNetwork:
 
     def __init__(self, model: nn.Module, outer_lr: float = 0.001, device: str | torch.device = "cpu"):
         self.model, self.device = model.to(device), torch.device(device)
+        self.outer_lr = outer_lr
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=outer_lr)
 
     def logits(self, X_support: torch.Tensor, y_support: torch.Tensor, X_query: torch.Tensor) -> torch.Tensor:
@@ -264,6 +296,12 @@ class PrototypicalNetwork:
             support = self.model(Xs)
             return torch.stack([support[ys == label].mean(dim=0) for label in range(int(ys.max()) + 1)])
 
+    def schedule(self, fraction: float) -> None:
+        """Decay the learning rate by cosine annealing over the planned run (to ``MIN_LR_SHARE`` of it)."""
+        low = MIN_LR_SHARE * self.outer_lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = low + 0.5 * (self.outer_lr - low) * (1 + math.cos(math.pi * fraction))
+
     def state(self) -> dict[str, torch.Tensor]:
         """A copy of the embedding's weights, to restore a checkpoint."""
         return copy.deepcopy(self.model.state_dict())
@@ -272,8 +310,10 @@ class PrototypicalNetwork:
         self.model.load_state_dict(state)
 
     def to(self, device: str | torch.device) -> PrototypicalNetwork:
+        """Move the embedding and the optimizer's state to ``device``, in place."""
         self.device = torch.device(device)
         self.model.to(self.device)
+        move_optimizer_state(self.optimizer, self.device)
         return self
 
 

@@ -33,7 +33,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from torch import nn
 
 from automl.errors import ConfigError
-from automl.learn2learn.algorithms import MetaLearner, PrototypicalNetwork
+from automl.learn2learn.algorithms import MetaLearner
+from automl.learn2learn.maml_plus_plus import MAMLPlusPlus
 from automl.learn2learn.meta_model import AdaptedNetwork, MetaModel
 from automl.model_file import read_model
 from automl.pipeline.preprocessing import make_preprocessor
@@ -61,9 +62,9 @@ def load_meta_model(meta_init: MetaModel | str | Path) -> MetaModel:
 
 def check_meta_model(meta: MetaModel, task_kind: str, n_features: int, n_classes: int) -> None:
     """Refuse, with the fix, a meta-model that cannot start a fit on this data."""
-    if isinstance(meta.learner, PrototypicalNetwork):
-        raise ConfigError("meta_init: a Prototypical Network (algorithm='protonet') has no initialization to adapt by "
-                          "gradient steps; meta-train with maml, fomaml, metasgd, anil or reptile, or classify with "
+    if not isinstance(meta.learner, MetaLearner) or isinstance(meta.learner, MAMLPlusPlus):
+        raise ConfigError(f"meta_init: a {meta.algorithm} meta-model has no plain initialization for a network to "
+                          "start from; meta-train with maml, fomaml, metasgd, anil or reptile, or predict with "
                           "meta.adapt(X, y) directly")
     if meta.task != task_kind:
         raise ConfigError(f"meta_init: the meta-model was meta-trained for {meta.task} but this dataset is a "

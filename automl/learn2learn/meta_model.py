@@ -1,11 +1,11 @@
 """The ``MetaModel`` that :func:`automl.learn2learn.meta_fit.meta_fit` returns: a meta-learner with its network, how it
-adapts to a new task, and one meta-training run of it (:class:`Training`). Examples: :mod:`automl.learn2learn.meta_fit`.
+adapts to a new task, and the networks it meta-trains (one run: :mod:`automl.learn2learn.training`). Examples:
+:mod:`automl.learn2learn.meta_fit`.
 """
 
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,23 +17,24 @@ from torch.func import functional_call
 
 from automl.errors import ConfigError, DataError
 from automl.learn2learn.algorithms import Evaluation, MetaLearner, PrototypicalNetwork, evaluate
-from automl.learn2learn.series import CLASSIFICATION, REGRESSION, Episode, TaskSeries
+from automl.learn2learn.attentive import EMBED, AttentiveLearner, AttentiveNetwork, SupportReader
+from automl.learn2learn.maml_plus_plus import MAMLPlusPlus
+from automl.learn2learn.meta_report import write_meta_report
+from automl.learn2learn.omniglot import OneShotRun, official_error
+from automl.learn2learn.series import CLASSIFICATION, REGRESSION, TaskSeries
 from automl.model_file import SavedModel
 
-META_BATCH = 8  # episodes per outer step, by default
-VALIDATION_EPISODES = 50  # episodes scored at each checkpoint, at most ...
-PROBE_EPISODES = 5  # ... and at least: these are timed first to size the set
-VALIDATION_SHARE = 0.2  # ... so that five checkpoints take at most this share of a run
-CHECKPOINTS = 20  # checkpoints over the budget ...
-VALIDATION_COST_RATIO = 5  # ... or fewer: at least this many times a checkpoint's cost passes between two
 EMBEDDING = 64  # the size of a Prototypical Network's embedding (its network's last layer)
 DEFAULT_INNER_LR = {  # by task: the papers' sinusoid rates, and their Omniglot rates (a step of 0.01 barely moves a
     # classifier's head, so its adapted predictions stay those of the shared initialization: chance on new classes)
-    REGRESSION: {"maml": 0.01, "fomaml": 0.01, "metasgd": 0.01, "anil": 0.1, "reptile": 0.02, "protonet": 0.0},
-    CLASSIFICATION: {"maml": 0.4, "fomaml": 0.1, "metasgd": 0.1, "anil": 0.4, "reptile": 0.1, "protonet": 0.0},
+    # (MAML++ learns its rates per layer and step from these)
+    REGRESSION: {"maml": 0.01, "fomaml": 0.01, "metasgd": 0.01, "anil": 0.1, "reptile": 0.02, "maml++": 0.01,
+                 "protonet": 0.0, "attentive": 0.0},
+    CLASSIFICATION: {"maml": 0.4, "fomaml": 0.1, "metasgd": 0.1, "anil": 0.4, "reptile": 0.1, "maml++": 0.1,
+                     "protonet": 0.0, "attentive": 0.0},
 }
 DEFAULT_OUTER_LR = {"reptile": 0.5}
-DEFAULT_INNER_STEPS = {"reptile": 5, "protonet": 0}
+DEFAULT_INNER_STEPS = {"reptile": 5, "maml++": 3, "protonet": 0, "attentive": 0}
 # First-order MAML with one inner step follows the gradient at a point one step from the initialization: on
 # classification episodes whose labels are shuffled it learns nearly nothing (chance on Omniglot after 300 meta-steps,
 # where MAML reached 0.72); with three steps of 0.1 it keeps pace with MAML (0.64 against 0.68 after 200; three of
@@ -147,14 +148,25 @@ class MetaModel(SavedModel):
 
     kind: ClassVar[str] = "meta-model"
 
-    learner: MetaLearner | PrototypicalNetwork
+    learner: MetaLearner | PrototypicalNetwork | AttentiveLearner
     shots: int
     ways: int | None
     settings: MetaSettings | None = None
-    history: list[tuple[int, float]] = field(default_factory=list)  # (meta-step, validation metric)
+    # (meta-step, seconds of meta-training, validation metric) at each checkpoint: the training curve
+    history: list[tuple[int, float, float]] = field(default_factory=list)
     validation_score: float | None = None  # of the weights kept (the best checkpoint)
     trials: list[dict[str, Any]] = field(default_factory=list)  # search=True: each trial's settings and score
-    seconds: float = 0.0  # meta-training time (meta_fit's whole call)
+    seconds: float = 0.0  # meta-training time (meta_fit's whole call, resumed runs included)
+    progress: Any = None  # where the run stands, to resume it (automl.learn2learn.training.Progress)
+    evaluations: dict[str, Evaluation] = field(default_factory=dict)  # what evaluate() measured, for the report
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Read files of engines before runs resumed: no progress, no evaluations, checkpoints without seconds."""
+        state.setdefault("progress", None)
+        state.setdefault("evaluations", {})
+        state["history"] = [entry if len(entry) == 3 else (entry[0], float("nan"), entry[1])
+                            for entry in state.get("history", [])]
+        self.__dict__.update(state)
 
     @property
     def task(self) -> str:
@@ -164,8 +176,10 @@ class MetaModel(SavedModel):
     def algorithm(self) -> str:
         return self.learner.algorithm
 
-    def adapt(self, X_support: np.ndarray, y_support: np.ndarray, steps: int | None = None) -> AdaptedNetwork:
-        """The network adapted on ``(X_support, y_support)`` with the learned initialization (and rates).
+    def adapt(self, X_support: np.ndarray, y_support: np.ndarray,
+              steps: int | None = None) -> AdaptedNetwork | SupportReader:
+        """The network adapted on ``(X_support, y_support)`` with the learned initialization (and rates); for the
+        model-based learner, the network holding the support set (it reads it at each prediction, no steps).
 
         Class labels may be any values; there may be at most as many classes
         as the network has outputs (the ``ways`` it was meta-trained for;
@@ -179,11 +193,13 @@ class MetaModel(SavedModel):
         classes = None
         if self.task == CLASSIFICATION:
             classes, y = np.unique(y, return_inverse=True)
-            outputs = None if isinstance(self.learner, PrototypicalNetwork) else self._outputs()
+            outputs = None if isinstance(self.learner, (PrototypicalNetwork, AttentiveLearner)) else self._outputs()
             if outputs is not None and len(classes) > outputs:
                 raise DataError(f"the support set has {len(classes)} classes but this network was meta-trained for "
                                 f"{outputs}-way tasks; meta-train with ways={len(classes)} "
                                 "(or use algorithm='protonet')")
+        if isinstance(self.learner, AttentiveLearner):
+            return self.learner.read(X, y, classes)
         if isinstance(self.learner, PrototypicalNetwork):
             params = {name: p.detach() for name, p in self.learner.model.named_parameters()}
             return AdaptedNetwork(self.learner.model, params, self.task, classes, self.learner.prototypes(X, y))
@@ -195,8 +211,30 @@ class MetaModel(SavedModel):
 
     def evaluate(self, series: TaskSeries, *, shots: int | None = None, ways: int | None = None, query: int = 15,
                  episodes: int = 600, steps: int | None = None, seed: int = 0) -> Evaluation:
-        """Mean MSE (regression) or accuracy (classification) on new episodes, with its 95 % confidence interval."""
-        return evaluate(self.learner, series, shots or self.shots, query, ways or self.ways, episodes, steps, seed)
+        """Mean MSE (regression) or accuracy (classification) on new episodes, with its 95 % confidence interval.
+
+        The result is kept (``evaluations``, by episode shape) for :meth:`report`.
+        """
+        shots, ways = shots or self.shots, ways or self.ways
+        result = evaluate(self.learner, series, shots, query, ways, episodes, steps, seed)
+        shape = f"{ways}-way {shots}-shot" if self.task == CLASSIFICATION else f"{shots}-shot"
+        self.evaluations[f"{shape}, {steps or 'default'} steps" if steps else shape] = result
+        return result
+
+    def evaluate_official_runs(self, runs: list[OneShotRun]) -> tuple[int, int]:
+        """(wrong, total) on Omniglot's official one-shot runs (:func:`automl.learn2learn.omniglot.official_error`),
+        kept for :meth:`report` as the error rate."""
+        wrong, total = official_error(self, runs)
+        self.evaluations["official 20-way one-shot runs"] = Evaluation("error", wrong / total, float("nan"), len(runs))
+        return wrong, total
+
+    def report(self, path: str | Path) -> Path:
+        """Write one self-contained HTML page: the settings, the training curve (validation metric over meta-training
+        time) and the evaluations measured so far. ``path``'s folder must exist.
+
+        >>> meta.report("meta.html")  # doctest: +SKIP
+        """
+        return write_meta_report(self, path)
 
     def predict(self, X: np.ndarray, support: tuple[np.ndarray, np.ndarray] | None = None,
                 steps: int | None = None) -> np.ndarray:
@@ -210,6 +248,8 @@ class MetaModel(SavedModel):
     def save(self, path: str | Path) -> Path:
         """Write the model (its tensors on the CPU, so any machine reads it); ``automl.load(path)`` reads it back."""
         device = self.learner.device
+        if device.type == "cpu":
+            return super().save(path)
         self.learner.to("cpu")
         try:
             return super().save(path)
@@ -218,94 +258,20 @@ class MetaModel(SavedModel):
 
 
 def make_learner(settings: MetaSettings, model: str | nn.Module, series: TaskSeries, input_shape: tuple[int, ...],
-                 outputs: int, device: torch.device) -> MetaLearner | PrototypicalNetwork:
+                 outputs: int, device: torch.device) -> MetaLearner | PrototypicalNetwork | AttentiveLearner:
     """A fresh meta-learner for ``settings``: its network built, on ``device``."""
     if settings.algorithm == "protonet":
         return PrototypicalNetwork(build_network(model, input_shape, EMBEDDING, settings.width, settings.depth),
                                    outer_lr=settings.outer_lr, device=device)
+    if settings.algorithm == "attentive":  # the network encodes inputs; attention over the support set does the rest
+        encoder = build_network(model, input_shape, EMBED, settings.width, settings.depth)
+        network = AttentiveNetwork(encoder, 1 if series.task == REGRESSION else outputs, outputs)
+        return AttentiveLearner(network, series.task, outer_lr=settings.outer_lr, device=device)
     network = build_network(model, input_shape, outputs, settings.width, settings.depth)
-    return MetaLearner(network, settings.algorithm, series.task, inner_lr=settings.inner_lr, outer_lr=settings.outer_lr,
-                       inner_steps=settings.inner_steps, device=device)
+    kind = MAMLPlusPlus if settings.algorithm == "maml++" else MetaLearner
+    arguments = {} if settings.algorithm == "maml++" else {"algorithm": settings.algorithm}
+    return kind(network, task=series.task, inner_lr=settings.inner_lr, outer_lr=settings.outer_lr,
+                inner_steps=settings.inner_steps, device=device, **arguments)
 
 
-@dataclass
-class Training:
-    """What one meta-training run needs besides its learner: the series, the episode shape and the seed."""
-
-    series: TaskSeries
-    validation: TaskSeries
-    shots: int
-    query: int
-    ways: int | None
-    seed: int
-    meta_batch: int = META_BATCH
-    _episodes: list[Episode] | None = field(default=None, repr=False)
-
-    def run(self, meta: MetaModel, seconds: float, bar: Any = None) -> float:
-        """Meta-train ``meta`` for ``seconds``, keeping its best checkpoint on validation episodes; that score.
-
-        Ctrl-C stops early (the best checkpoint so far is kept) and propagates
-        once the checkpoint is restored, so a caller can stop too.
-        """
-        learner, rng = meta.learner, np.random.default_rng(self.seed + len(meta.history))
-        better = (lambda a, b: a < b) if self.series.task == REGRESSION else (lambda a, b: a > b)
-        best_score = meta.validation_score
-        best_state = learner.state() if best_score is not None else None
-        started, step, next_check, shown = time.monotonic(), len(meta.history), 0.0, 0.0
-        def checkpoint(loss: float) -> float:
-            nonlocal best_score, best_state
-            score = self.score(meta, seconds)
-            meta.history.append((step, score))
-            if best_score is None or better(score, best_score):
-                best_score, best_state = score, learner.state()
-            if bar is not None:
-                bar.set_postfix(meta_loss=f"{loss:.4f}", validation=f"{score:.4f}")
-            return score
-
-        checked = step
-        try:
-            while (elapsed := time.monotonic() - started) < seconds:
-                loss = learner.meta_step([self.series.episode(rng, self.shots, self.query, self.ways)
-                                          for _ in range(self.meta_batch)])
-                step += 1
-                if elapsed >= next_check:
-                    scoring = time.monotonic()
-                    checkpoint(loss)
-                    checked = step
-                    next_check = elapsed + max(seconds / CHECKPOINTS,
-                                               VALIDATION_COST_RATIO * (time.monotonic() - scoring))
-                if bar is not None:
-                    now = min(time.monotonic() - started, seconds)
-                    bar.update(now - shown)
-                    shown = now
-            if step > checked:  # the weights trained since the last checkpoint are a candidate too
-                checkpoint(loss)
-        finally:
-            if best_state is not None:
-                learner.restore(best_state)
-                meta.validation_score = best_score
-        return best_score
-
-    def score(self, meta: MetaModel, seconds: float) -> float:
-        """The validation metric: mean MSE or accuracy over the same validation episodes every time.
-
-        The first call times ``PROBE_EPISODES`` and keeps as many more (up to
-        ``VALIDATION_EPISODES``) as a run of ``seconds`` affords: on costly
-        tasks (20-way images) a fixed 50 would outlast a short budget.
-        """
-        if self._episodes is None:
-            rng = np.random.default_rng(self.seed + 1)
-            self._episodes = [self.validation.episode(rng, self.shots, self.query, self.ways)
-                              for _ in range(PROBE_EPISODES)]
-            started = time.monotonic()
-            probe = meta.learner.episode_metrics(self._episodes)
-            per_episode = (time.monotonic() - started) / PROBE_EPISODES
-            wanted = int(VALIDATION_SHARE * seconds / (5 * per_episode)) if per_episode > 0 else VALIDATION_EPISODES
-            extra = min(VALIDATION_EPISODES, max(PROBE_EPISODES, wanted)) - PROBE_EPISODES
-            more = [self.validation.episode(rng, self.shots, self.query, self.ways) for _ in range(extra)]
-            self._episodes += more
-            return float(np.mean(np.concatenate([probe, meta.learner.episode_metrics(more)]) if more else probe))
-        return float(np.mean(meta.learner.episode_metrics(self._episodes)))
-
-
-__all__ = ["AdaptedNetwork", "MetaModel", "MetaSettings", "Training", "build_network", "choose_device", "make_learner"]
+__all__ = ["AdaptedNetwork", "MetaModel", "MetaSettings", "build_network", "choose_device", "make_learner"]

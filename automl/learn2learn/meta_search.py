@@ -21,8 +21,10 @@ import optuna
 from torch import nn
 
 from automl.errors import ConfigError
-from automl.learn2learn.meta_model import MetaModel, MetaSettings, Training, choose_device
+from automl.learn2learn.algorithms import NO_INNER_LOOP
+from automl.learn2learn.meta_model import MetaModel, MetaSettings, choose_device
 from automl.learn2learn.series import REGRESSION
+from automl.learn2learn.training import Training
 from automl.search.optuna_setup import make_sampler, quiet_optuna
 from searchspaces import Float, Int, SearchSpace
 from searchspaces.to_optuna import suggest
@@ -35,7 +37,7 @@ BACKENDS = ("optuna", "ray")
 def meta_space(defaults: MetaSettings, model: str | nn.Module) -> SearchSpace:
     """What is tuned for ``defaults.algorithm`` on ``model``, each parameter starting at its default."""
     params: list[Any] = []
-    if defaults.algorithm != "protonet":
+    if defaults.algorithm not in NO_INNER_LOOP:
         params += [Float("inner_lr", 1e-3, 1.0, log=True, default=defaults.inner_lr),
                    Int("inner_steps", 1, 5, default=defaults.inner_steps)]
     outer = (0.05, 1.0) if defaults.algorithm == "reptile" else (1e-4, 1e-2)

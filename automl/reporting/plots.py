@@ -162,5 +162,21 @@ def budget_bar(parts: dict[str, float], time_budget: float | None) -> bytes:
     return _png(figure)
 
 
+def training_curve(seconds: Sequence[float], values: Sequence[float], metric: str, lower_is_better: bool) -> bytes:
+    """A meta-training run's validation metric at each checkpoint against its seconds of meta-training, and the best
+    so far (the weights a run keeps)."""
+    seconds, values = np.asarray(seconds, dtype=float), np.asarray(values, dtype=float)
+    best = (np.minimum if lower_is_better else np.maximum).accumulate(values)
+    figure, axes = _figure(7.6, 3.6)
+    axes.plot(seconds, values, marker="o", markersize=3.5, color=ORIGIN_GROUPS["search"], linewidth=1.2,
+              label="at the checkpoint")
+    axes.step(seconds, best, where="post", color=STEP_COLOUR, linewidth=2, label="best so far (kept)")
+    axes.set_xlabel("seconds of meta-training")
+    axes.set_ylabel(f"validation {metric}" + (" (lower is better)" if lower_is_better else ""))
+    axes.set_xlim(left=0)
+    axes.legend(loc="best", fontsize=8, frameon=False)
+    return _png(figure)
+
+
 def _short_label(label: str, width: int = 32) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"

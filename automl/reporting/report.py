@@ -125,7 +125,7 @@ def _progress(context: dict) -> str:
     model, metric = context["model"], context["metric"]
     if not any(r.ok for r in model.results):
         return '<p class="note">No trial finished with a score.</p>'
-    figure, hidden = _figure("best score over time", "anytime_curve", model.results, metric)
+    figure, hidden = embedded_figure("best score over time", "anytime_curve", model.results, metric)
     failed = sum(not r.ok for r in model.results)
     notes = [f"{counted(hidden, 'weaker trial')} {'lies' if hidden == 1 else 'lie'} below the axis." if hidden else "",
              f"{counted(failed, 'trial')} that failed, timed out or {'was' if failed == 1 else 'were'} pruned "
@@ -155,7 +155,7 @@ def _distribution(context: dict) -> str:
     model, metric = context["model"], context["metric"]
     if not any(r.ok for r in model.results):
         return '<p class="note">No trial finished with a score.</p>'
-    figure, hidden = _figure("scores per learner", "score_distribution", model.results, metric)
+    figure, hidden = embedded_figure("scores per learner", "score_distribution", model.results, metric)
     note = (f'<p class="note">{counted(hidden, "weaker trial")} {"lies" if hidden == 1 else "lie"} outside the '
             'axis.</p>' if hidden else "")
     return ("<p>Each learner's trials (how many in brackets), best learner on top: how good it got, and how much its "
@@ -170,7 +170,7 @@ def _param_importance(context: dict) -> str:
     charts, notes = [], []
     for item in found:
         if item.importances:
-            figure, _ = _figure(item.learner, "horizontal_bars", list(item.importances),
+            figure, _ = embedded_figure(item.learner, "horizontal_bars", list(item.importances),
                                 list(item.importances.values()), "importance (sums to 1)", width=4.6)
             charts.append(f"<div><h3>{esc(item.learner)} ({item.trials} trials)</h3>{figure}</div>")
         else:
@@ -233,7 +233,7 @@ def _final_model(context: dict) -> str:
     refit = esc(note[:1].upper() + note[1:] + ".") if note else f"Fitted on all {summary.refit_rows:,} training rows."
     out = table(["learner", "weight", f"cv {metric.name}", "parameters"], rows, numeric=(1, 2)) + f"<p>{refit}</p>"
     if len(members) > 1:
-        out += _figure("member weights", "horizontal_bars",
+        out += embedded_figure("member weights", "horizontal_bars",
                        [f"{i}. {m.config.learner}" for i, m in enumerate(members, 1)],
                        [m.weight for m in members], "weight in the average", colour="#ff7f0e")[0]
     return ("<p>The configurations the final model averages (ensemble selection on out-of-fold predictions), "
@@ -254,7 +254,8 @@ def _budget(context: dict) -> str:
     header = ["part", "seconds"] + (["% of budget"] if budget else [])
     return ("<p>Where the call's time went: reading the data, meta-features and the warm start (prepare), the search, "
             "fitting the final model, and the rest" + ("" if budget else " (the search had no time budget)") + ".</p>"
-            + _figure("use of the budget", "budget_bar", parts, budget)[0] + table(header, rows, numeric=(1, 2)))
+            + embedded_figure("use of the budget", "budget_bar", parts, budget)[0]
+            + table(header, rows, numeric=(1, 2)))
 
 
 def _feature_importance(context: dict) -> str:
@@ -279,7 +280,7 @@ def _feature_importance(context: dict) -> str:
     return (f"<p>How much {esc(model.metric)} gets worse when one input column is shuffled "
             "(positive: the model uses it), "
             f"mean and standard deviation over shuffles, measured {esc(where)}.</p>"
-            + _figure("feature importance", "feature_importance_bars", frame, model.metric)[0]
+            + embedded_figure("feature importance", "feature_importance_bars", frame, model.metric)[0]
             + table(["feature", "importance", "std"], rows, numeric=(1, 2)))
 
 
@@ -300,7 +301,7 @@ def _out_of_fold(model: Any, evaluator: Evaluator) -> pd.DataFrame:
     return frame
 
 
-def _figure(alt: str, name: str, *args: Any, **kwargs: Any) -> tuple[str, int]:
+def embedded_figure(alt: str, name: str, *args: Any, **kwargs: Any) -> tuple[str, int]:
     """``automl.reporting.plots.<name>(...)`` as an embedded image, and how many trials it leaves off its axis.
 
     Without matplotlib (an optional dependency) a note takes the figure's place.

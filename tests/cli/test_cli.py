@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from automl.cli.commands import main
+from automl.model import load as automl_load
 from tests.conftest import pmlb_path
 
 
@@ -72,6 +73,21 @@ def test_meta_fit_and_evaluate_from_the_shell(tmp_path, capsys):
     assert "--omniglot-runs" in capsys.readouterr().err
     assert main(["meta", "fit", str(tmp_path / "nowhere"), "--time", "1", "-q"]) == 2
     assert "neither a file nor a folder" in capsys.readouterr().err
+
+
+def test_meta_fit_resumes_from_its_file_and_writes_a_report(tmp_path, capsys):
+    pytest.importorskip("torch")
+    run = tmp_path / "run.pkl"
+    assert main(["meta", "fit", "sinusoid", "--algorithm", "reptile", "--time", "2", "--out", str(run), "-q"]) == 0
+    first = automl_load(run)
+    assert main(["meta", "fit", "sinusoid", "--time", "4", "--resume", str(run), "--report", str(tmp_path / "r.html"),
+                 "-q"]) == 0
+    out = capsys.readouterr().out
+    resumed = automl_load(run)  # written back to the file it resumed
+    assert resumed.algorithm == "reptile" and resumed.progress.steps > first.progress.steps
+    assert 3.5 < resumed.seconds < 6 and "report: " in out and (tmp_path / "r.html").exists()
+    assert main(["meta", "fit", "sinusoid", "--algorithm", "maml", "--time", "6", "--resume", str(run), "-q"]) == 2
+    assert "reptile run" in capsys.readouterr().err
 
 
 def test_meta_evaluate_scores_the_official_one_shot_runs(tmp_path, capsys):

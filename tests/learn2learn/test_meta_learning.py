@@ -176,7 +176,7 @@ def test_meta_fit_refuses_bad_options():
     import automl
 
     with pytest.raises(ConfigError, match="choose one of"):
-        automl.meta_fit(sinusoid(), algorithm="maml++", verbose=0)
+        automl.meta_fit(sinusoid(), algorithm="snail", verbose=0)
     with pytest.raises(ConfigError, match="time_budget"):
         automl.meta_fit(sinusoid(), time_budget=0, verbose=0)
     with pytest.raises(ConfigError, match="cnn"):
