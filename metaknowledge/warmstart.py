@@ -65,6 +65,21 @@ class MetaFeatureScaler:
         return self.transform(pd.DataFrame([dict(meta_features)])).to_numpy()[0]
 
 
+_last_scaled: list[tuple[pd.DataFrame, MetaFeatureScaler | None, pd.DataFrame]] = []
+
+
+def scaled_meta_table(meta_table: pd.DataFrame) -> tuple[MetaFeatureScaler | None, pd.DataFrame]:
+    """The scaler of ``meta_table`` and the table scaled by it, made once per table and shared by every starter
+    fitted on it: a prepared state of many starters then holds one scaled table, not one each (at 10,000 tasks,
+    tens of megabytes fewer to load)."""
+    if _last_scaled and _last_scaled[0][0] is meta_table:
+        return _last_scaled[0][1], _last_scaled[0][2]
+    scaler = MetaFeatureScaler(meta_table) if len(meta_table) else None
+    scaled = scaler.transform(meta_table) if scaler is not None else meta_table
+    _last_scaled[:] = [(meta_table, scaler, scaled)]
+    return scaler, scaled
+
+
 def starter_learners() -> set[str]:
     """The learners whose histories warm starters learn from: every registered one but the neural ones."""
     return set(learner_names()) - set(NEURAL_LEARNERS)
@@ -89,8 +104,7 @@ class WarmStarter(ABC):
     def fit_histories(self, histories: Mapping[str, Histories], meta_table: pd.DataFrame) -> WarmStarter:
         """Learn from prepared histories (leave-one-out evaluation calls this directly)."""
         self.histories = dict(histories)
-        self.scaler = MetaFeatureScaler(meta_table) if len(meta_table) else None
-        self.meta = self.scaler.transform(meta_table) if self.scaler is not None else meta_table
+        self.scaler, self.meta = scaled_meta_table(meta_table)
         self._fit()
         return self
 

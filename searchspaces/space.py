@@ -49,9 +49,17 @@ class Config:
         return cls(learner=data["learner"], params=dict(data.get("params", {})))
 
     def key(self) -> str:
-        """A canonical hash: equal configurations always share it."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha1(text.encode()).hexdigest()[:16]
+        """A canonical hash: equal configurations always share it.
+
+        Computed once per configuration (a warm start over a base of thousands of
+        tasks asks for the keys of thousands of configurations at every fit).
+        """
+        cached = self.__dict__.get("_key")
+        if cached is None:
+            text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
+            cached = hashlib.sha1(text.encode()).hexdigest()[:16]
+            object.__setattr__(self, "_key", cached)
+        return cached
 
     def __hash__(self) -> int:
         return hash(self.key())

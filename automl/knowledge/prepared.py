@@ -30,6 +30,7 @@ prepared in the background for the fits that follow.
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import itertools
 import logging
@@ -353,6 +354,15 @@ def write_shipped_state() -> Path:
 
 
 def _read(path: Path) -> PreparedKnowledge | None:
+    """The state cached at ``path``, or None where there is none that can be read.
+
+    The garbage collector is paused while it loads: the state is tens of
+    thousands of objects, whose allocation would otherwise trigger collections
+    that scan every object the fit holds (at 10,000 tasks, 160 ms of the load's
+    200, where the load itself takes 40).
+    """
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         with open(path, "rb") as handle:
             state = pickle.load(handle)
@@ -361,6 +371,9 @@ def _read(path: Path) -> PreparedKnowledge | None:
     except Exception as error:  # a damaged or foreign cache file: fit afresh
         log.debug("ignoring the warm-start cache %s: %s", path, error)
         return None
+    finally:
+        if collecting:
+            gc.enable()
     return state if isinstance(state, PreparedKnowledge) else None
 
 

@@ -125,8 +125,9 @@ class AttentiveLearner:
                 output = self.model(Xs, ys, Xq)[0]
                 if self.task == REGRESSION:
                     values.append(float(torch.mean((output.reshape(yq[0].shape) - yq[0]) ** 2)))
-                else:
-                    values.append(float((output.argmax(dim=1) == yq[0]).float().mean()))
+                else:  # an episode of fewer ways than trained for: its classes' outputs only
+                    ways = int(ys.max()) + 1
+                    values.append(float((output[:, :ways].argmax(dim=1) == yq[0]).float().mean()))
         return np.asarray(values)
 
     def schedule(self, fraction: float) -> None:
