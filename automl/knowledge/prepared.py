@@ -97,7 +97,8 @@ class PreparedKnowledge:
     starters: dict[str, WarmStarter] = field(default_factory=dict)
     _lr_prior: LearningRatePrior | None = None
     _of_learners: dict[frozenset[str], dict[str, Histories]] = field(default_factory=dict)
-    fit_seconds: float = 0.0  # what preparing it took (a state that took long serves stale rather than wait)
+    fit_seconds: float = 0.0  # what preparing it took, reading the knowledge included (a state that took long serves
+    # stale rather than wait)
 
     @property
     def empty(self) -> bool:
@@ -203,9 +204,12 @@ def prepared_knowledge(kb: str | Path | None, stale_ok: bool = False,
     if state is None:
         state = _shipped_state(kb)
         if state is None:
+            started = time.perf_counter()
             knowledge = knowledge_for(kb)
             state = PreparedKnowledge.fit(knowledge)
             write_refitted(refit_table(knowledge), knowledge_family(kb))
+            # what preparing cost in all (reading the knowledge too), for the next fit to judge whether it affords it
+            state.fit_seconds = time.perf_counter() - started
         _write(folder / f"{key}.pkl", state)
     _in_process.clear()  # one version of the knowledge at a time
     _in_process[key] = state
