@@ -315,20 +315,27 @@ class KnowledgeBase:
             return set(conn.execute(query).scalars())
 
     def runs(self, task: str | None = None, metric: str | None = None) -> pd.DataFrame:
-        """Runs joined with their task name, learner and parameters."""
+        """Runs joined with their task name, learner and parameters, in the order they were written.
+
+        The order is made here, not by the database: asked to order by run,
+        a planner may walk the whole runs table in that order to find one
+        task's few runs (a third of a second at a million runs), where the
+        task's index finds them at once.
+        """
         r, t, c = schema.runs, schema.tasks, schema.configs
         query = (
-            select(t.c.name.label("task"), t.c.task_type, r.c.config_id, c.c.learner, c.c.params, r.c.metric,
-                   r.c.score, r.c.fold_scores, r.c.fit_seconds, r.c.status, r.c.error, r.c.origin, r.c.created,
-                   r.c.engine_version, self._host(r))
-            .join(t, t.c.task_id == r.c.task_id).join(c, c.c.config_id == r.c.config_id).order_by(r.c.run_id)
+            select(r.c.run_id, t.c.name.label("task"), t.c.task_type, r.c.config_id, c.c.learner, c.c.params,
+                   r.c.metric, r.c.score, r.c.fold_scores, r.c.fit_seconds, r.c.status, r.c.error, r.c.origin,
+                   r.c.created, r.c.engine_version, self._host(r))
+            .join(t, t.c.task_id == r.c.task_id).join(c, c.c.config_id == r.c.config_id)
         )
         if task is not None:
             query = query.where(t.c.name == task)
         if metric is not None:
             query = query.where(r.c.metric == metric)
         with self._db() as conn:
-            return pd.read_sql_query(query, conn)
+            frame = pd.read_sql_query(query, conn)
+        return frame.sort_values("run_id", kind="stable").drop(columns="run_id").reset_index(drop=True)
 
     def _host(self, runs_table):
         """The runs' host column, or an empty one in a base older than it (read-only openers do not upgrade)."""
