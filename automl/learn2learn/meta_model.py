@@ -39,7 +39,8 @@ DEFAULT_INNER_STEPS = {"reptile": 5, "maml++": 3, "protonet": 0, "attentive": 0}
 # gradient at a point one step from the initialization: on classification episodes whose labels are shuffled it learns
 # nearly nothing (chance on Omniglot after 300 meta-steps, where MAML reached 0.72); with three steps of 0.1 it keeps
 # pace with MAML (0.64 against 0.68 after 200; three of 0.4 overshoot: 0.52). ANIL adapts the head alone, whose steps
-# are cheap: five of 0.1, MAML's 20-way Omniglot setting (Finn et al. 2017), where one of 0.4 fell 12 points behind MAML.
+# are cheap: five of 0.1, MAML's 20-way Omniglot setting (Finn et al. 2017); one of 0.4 fell 12 points behind MAML on
+# 5-way 1-shot after 300 s (0.683 against 0.808), five of 0.1 end level with it (0.802).
 CLASSIFICATION_STEPS = {"fomaml": 3, "anil": 5}
 DEFAULT_SHAPE = {"mlp": (40, 2), "cnn": (64, 4)}  # (width, depth): the MAML papers' 40-40 MLP and 4-block CNN
 
