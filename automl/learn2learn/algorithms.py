@@ -244,7 +244,66 @@ def _chunks(episodes: Sequence[Episode], examples: int = 4000) -> list[Sequence[
     return [episodes[i:i + step] for i in range(0, len(episodes), step)]
 
 
-class PrototypicalNetwork:
+class OutputPredictions:
+    """``predict`` and ``predict_proba`` of a network adapted to one task, from its raw outputs (``_outputs``): the
+    value for regression, else the best of the task's classes (``classes_``, in the order of the outputs)."""
+
+    task: str
+    classes_: np.ndarray | None
+
+    def _outputs(self, X: np.ndarray) -> torch.Tensor:
+        raise NotImplementedError
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        outputs = self._outputs(X)
+        if self.task == REGRESSION:
+            return outputs.reshape(len(outputs)).numpy()
+        return self.classes_[outputs[:, : len(self.classes_)].argmax(dim=1).numpy()]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        if self.task == REGRESSION:
+            raise ConfigError("predict_proba is for classification; this network was meta-trained for regression")
+        return torch.softmax(self._outputs(X)[:, : len(self.classes_)], dim=1).numpy()
+
+
+def anneal(optimizer: torch.optim.Optimizer, rate: float, fraction: float, floor_share: float = MIN_LR_SHARE) -> None:
+    """Set ``optimizer``'s learning rate by cosine annealing from ``rate`` to ``floor_share`` of it, ``fraction`` of
+    the way through the planned run."""
+    low = floor_share * rate
+    for group in optimizer.param_groups:
+        group["lr"] = low + 0.5 * (rate - low) * (1 + math.cos(math.pi * fraction))
+
+
+class NetworkLearner:
+    """A learner whose whole state is one network trained by Adam (Prototypical Networks, the attentive learner):
+    its checkpoints, device moves and cosine-annealed learning rate."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    outer_lr: float
+    device: torch.device
+
+    def schedule(self, fraction: float) -> None:
+        """Cosine annealing of the learning rate over the planned run (to ``MIN_LR_SHARE`` of it)."""
+        anneal(self.optimizer, self.outer_lr, fraction)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """A copy of the network's weights, to restore a checkpoint."""
+        return copy.deepcopy(self.model.state_dict())
+
+    def restore(self, state: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(state)
+
+    def to(self, device: str | torch.device) -> NetworkLearner:
+        """Move the network and the optimizer's state to ``device``, in place."""
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        move_optimizer_state(self.optimizer, self.device)
+        return self
+
+
+class PrototypicalNetwork(NetworkLearner):
     """Prototypical Networks (Snell et al. 2017), the metric-based baseline: no inner loop at all.
 
     ``model`` embeds examples; a class's prototype is the mean embedding of its
@@ -295,26 +354,6 @@ class PrototypicalNetwork:
         with torch.no_grad():
             support = self.model(Xs)
             return torch.stack([support[ys == label].mean(dim=0) for label in range(int(ys.max()) + 1)])
-
-    def schedule(self, fraction: float) -> None:
-        """Decay the learning rate by cosine annealing over the planned run (to ``MIN_LR_SHARE`` of it)."""
-        low = MIN_LR_SHARE * self.outer_lr
-        for group in self.optimizer.param_groups:
-            group["lr"] = low + 0.5 * (self.outer_lr - low) * (1 + math.cos(math.pi * fraction))
-
-    def state(self) -> dict[str, torch.Tensor]:
-        """A copy of the embedding's weights, to restore a checkpoint."""
-        return copy.deepcopy(self.model.state_dict())
-
-    def restore(self, state: dict[str, torch.Tensor]) -> None:
-        self.model.load_state_dict(state)
-
-    def to(self, device: str | torch.device) -> PrototypicalNetwork:
-        """Move the embedding and the optimizer's state to ``device``, in place."""
-        self.device = torch.device(device)
-        self.model.to(self.device)
-        move_optimizer_state(self.optimizer, self.device)
-        return self
 
 
 @dataclass(frozen=True)

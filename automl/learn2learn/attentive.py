@@ -26,8 +26,6 @@ Predictions of one query never depend on the other queries.
 
 from __future__ import annotations
 
-import copy
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,7 +34,7 @@ import torch
 from torch import nn
 
 from automl.errors import ConfigError
-from automl.learn2learn.algorithms import MIN_LR_SHARE, episode_tensors, example_tensors, move_optimizer_state
+from automl.learn2learn.algorithms import NetworkLearner, OutputPredictions, episode_tensors, example_tensors
 from automl.learn2learn.series import CLASSIFICATION, REGRESSION, Episode
 
 EMBED = 64  # the tokens' size
@@ -82,7 +80,7 @@ class AttentiveNetwork(nn.Module):
         return self.decoder(torch.cat([queries, read], dim=-1))
 
 
-class AttentiveLearner:
+class AttentiveLearner(NetworkLearner):
     """Meta-trains an :class:`AttentiveNetwork` across episodes: the query loss of one forward pass per episode."""
 
     algorithm = "attentive"
@@ -130,26 +128,6 @@ class AttentiveLearner:
                     values.append(float((output[:, :ways].argmax(dim=1) == yq[0]).float().mean()))
         return np.asarray(values)
 
-    def schedule(self, fraction: float) -> None:
-        """Cosine annealing of the learning rate over the planned run."""
-        low = MIN_LR_SHARE * self.outer_lr
-        for group in self.optimizer.param_groups:
-            group["lr"] = low + 0.5 * (self.outer_lr - low) * (1 + math.cos(math.pi * fraction))
-
-    def state(self) -> dict[str, torch.Tensor]:
-        """A copy of the network's weights, to restore a checkpoint."""
-        return copy.deepcopy(self.model.state_dict())
-
-    def restore(self, state: dict[str, torch.Tensor]) -> None:
-        self.model.load_state_dict(state)
-
-    def to(self, device: str | torch.device) -> AttentiveLearner:
-        """Move the network and the optimizer's state to ``device``, in place."""
-        self.device = torch.device(device)
-        self.model.to(self.device)
-        move_optimizer_state(self.optimizer, self.device)
-        return self
-
     def read(self, X: np.ndarray, y: np.ndarray, classes: np.ndarray | None) -> SupportReader:
         """The network holding one task's support set, ready to predict its queries."""
         outputs = self.model.decoder[-1].out_features
@@ -161,7 +139,7 @@ class AttentiveLearner:
 
 
 @dataclass
-class SupportReader:
+class SupportReader(OutputPredictions):
     """A meta-trained attentive network with one task's support set: ``predict`` (and ``predict_proba``)."""
 
     model: AttentiveNetwork
@@ -175,14 +153,3 @@ class SupportReader:
             query = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.X_support.device)
             return self.model(self.X_support[None], self.y_support[None], query[None])[0].cpu()
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        outputs = self._outputs(X)
-        if self.task == REGRESSION:
-            return outputs.reshape(len(outputs)).numpy()
-        return self.classes_[outputs[:, : len(self.classes_)].argmax(dim=1).numpy()]
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_``."""
-        if self.task == REGRESSION:
-            raise ConfigError("predict_proba is for classification; this network was meta-trained for regression")
-        return torch.softmax(self._outputs(X)[:, : len(self.classes_)], dim=1).numpy()

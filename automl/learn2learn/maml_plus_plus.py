@@ -28,14 +28,13 @@ The schedule is driven by the share of the planned meta-training time spent
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from automl.learn2learn.algorithms import MetaLearner, Params, task_loss
+from automl.learn2learn.algorithms import MetaLearner, Params, anneal, task_loss
 from automl.learn2learn.series import REGRESSION, Episode
 
 MSL_SHARE = 0.3  # the multi-step loss anneals to the last step's loss over this share of training
@@ -74,9 +73,7 @@ class MAMLPlusPlus(MetaLearner):
     def schedule(self, fraction: float) -> None:
         """Set the outer learning rate, the loss weights of the steps and the derivative order for ``fraction`` of
         the planned meta-training spent."""
-        low = MIN_OUTER_LR_SHARE * self.outer_lr
-        for group in self.optimizer.param_groups:
-            group["lr"] = low + 0.5 * (self.outer_lr - low) * (1 + math.cos(math.pi * fraction))
+        anneal(self.optimizer, self.outer_lr, fraction, MIN_OUTER_LR_SHARE)
         self.second_order = fraction >= FIRST_ORDER_SHARE
         steps = self.inner_steps
         decay = max(MSL_FLOOR, 1.0 - fraction / MSL_SHARE)

@@ -16,7 +16,7 @@ from torch import nn
 from torch.func import functional_call
 
 from automl.errors import ConfigError, DataError
-from automl.learn2learn.algorithms import Evaluation, MetaLearner, PrototypicalNetwork, evaluate
+from automl.learn2learn.algorithms import Evaluation, MetaLearner, OutputPredictions, PrototypicalNetwork, evaluate
 from automl.learn2learn.attentive import EMBED, AttentiveLearner, AttentiveNetwork, SupportReader
 from automl.learn2learn.maml_plus_plus import MAMLPlusPlus
 from automl.learn2learn.meta_report import write_meta_report
@@ -109,7 +109,7 @@ def choose_device(device: str | torch.device = "auto") -> torch.device:
 
 
 @dataclass
-class AdaptedNetwork:
+class AdaptedNetwork(OutputPredictions):
     """A meta-learned network adapted to one task's examples: ``predict`` (and ``predict_proba`` for classes).
 
     For ProtoNets ``prototypes`` holds each class's mean embedding and the
@@ -131,17 +131,6 @@ class AdaptedNetwork:
                 outputs = -torch.cdist(outputs, self.prototypes) ** 2
             return outputs.cpu()
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        outputs = self._outputs(X)
-        if self.task == REGRESSION:
-            return outputs.reshape(len(outputs)).numpy()
-        return self.classes_[outputs[:, : len(self.classes_)].argmax(dim=1).numpy()]
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_``."""
-        if self.task == REGRESSION:
-            raise ConfigError("predict_proba is for classification; this network was meta-trained for regression")
-        return torch.softmax(self._outputs(X)[:, : len(self.classes_)], dim=1).numpy()
 
 
 @dataclass
