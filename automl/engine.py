@@ -17,15 +17,10 @@ from typing import Any
 from automl.data.dataset import Dataset, load_dataset
 from automl.errors import ConfigError, SearchFailed
 from automl.knowledge.describe import describe
-from automl.knowledge.own_history import own_history
+from automl.knowledge.fit_knowledge import FitKnowledge
 from automl.knowledge.warm_start import (
     ZERO_SHOT_METHOD,
-    TrialShape,
-    WarmStart,
     initial_configs,
-    initial_count,
-    led_by_portfolio,
-    needs_meta_features,
     plan_portfolio,
     plan_warm_start,
 )
@@ -208,15 +203,13 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
         dataset = load_dataset(data, y, target=options.target, task=options.task, categorical=options.categorical)
         metric = get_metric(options.metric, dataset.task)
         meta_learner = _meta_init_learner(options.meta_init, dataset)
-        # Meta-features cost a fit's budget; below PRIORS_FROM_BUDGET the shipped portfolio leads without them
-        describe_first = needs_meta_features(dataset.kind, options.time_budget, options.warm_start)
-        meta_features = describe(dataset, options.seed) if describe_first else None
         evaluator = _make_evaluator(dataset, metric, options)
         if meta_learner is not None:
             from automl.learn2learn.meta_init import with_meta_learner
 
             evaluator.learners = with_meta_learner(evaluator.learners, meta_learner)
-        warm = _warm_start(options, meta_features, dataset, evaluator, budget)
+        knowledge = FitKnowledge.plan(options.warm_start, options.kb, dataset, evaluator, budget, options.seed)
+        warm = knowledge.warm
         initial = initial_configs(evaluator.learners, options.initial_configs, warm)
         named = {config.key() for config, origin in initial if origin == "user"}  # what the user names still runs
         plan = SearchPlan(
@@ -225,9 +218,9 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
             priors=warm.priors if warm is not None else {},
             final_models=options.ensemble_size,
             avoid=frozenset() if warm is None else warm.own.failed - named,
-            on_started=partial(_prime_imports, evaluator),
             keep_fold_models=options.bagging(len(evaluator.rows)),
         )
+        plan.on_started = partial(_once_started, plan, knowledge, evaluator)
         search_backend = make_backend(options)
         log.info(
             "%s task, %d rows x %d features, metric %s, learners %s, %s",
@@ -241,7 +234,7 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
         # the meta-learned learner's trials hold for its meta-model only: no knowledge for other searches
         if options.remember:
             kept = [r for r in mine if meta_learner is None or r.config.learner != meta_learner.name]
-            remember(dataset, metric.name, kept, meta_features, options.kb)
+            remember(dataset, metric.name, kept, knowledge.meta_features, options.kb)
         if not final:
             return mine
         if search_backend.interrupted:
@@ -250,7 +243,7 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
         final_model = fit_final_model(evaluator, results, budget, options.memory_limit, options.ensemble_size,
                                       options.limits, first=plan.initial[0][0] if plan.initial else None,
                                       bag=plan.keep_fold_models)
-        if options.remember and meta_features is None:
+        if options.remember and knowledge.meta_features is None:
             _remember_meta_features(dataset, options, budget)
         summary = SearchSummary(
             backend=search_backend.name,
@@ -263,7 +256,7 @@ def _run(data: Any, y: Any, options: FitOptions, final: bool) -> Any:
             prepare_seconds=prepared - started,
             search_seconds=searched - prepared,
             final_seconds=time.monotonic() - searched,
-            warm_start=None if warm is None else WarmStartRecord.of(warm),
+            warm_start=None if knowledge.warm is None else WarmStartRecord.of(knowledge.warm),
         )
         model = AutoModel(final_model.ensemble, dataset.schema, dataset.task_info(metric.name), results,
                           final_model.best, summary)
@@ -407,42 +400,6 @@ def _fitting_learners(chosen: list[Learner], n_rows: int, explicit: bool) -> dic
     return kept
 
 
-def _warm_start(
-    options: FitOptions, meta_features: Mapping[str, float] | None, dataset: Dataset, evaluator: Evaluator,
-    budget: Budget
-) -> WarmStart | None:
-    """What meta-knowledge suggests for this dataset (None for a cold start).
-
-    The shipped portfolio of the budget leads (``warm_start=True``); with
-    meta-features, the nearest datasets add their priors (and, given a number
-    of suggestions as ``warm_start``, their suggestions instead).
-    """
-    warm_start, kb = options.warm_start, options.kb
-    if not warm_start:
-        return None
-    own = own_history(dataset, kb)
-    portfolio = plan_portfolio(dataset.task, evaluator.learners, budget.time_budget, own, kb, len(dataset.X)) \
-        if warm_start is True else None
-    if meta_features is None:
-        if portfolio is not None:
-            log.info("warm start (%s): %d configurations", portfolio.method, len(portfolio.suggestions))
-        return portfolio
-    k = initial_count(budget.time_budget, budget.max_trials) if warm_start is True else int(warm_start)
-    try:
-        shape = TrialShape(len(evaluator.rows), dataset.X.shape[1], evaluator.resampling.training_share)
-        warm = plan_warm_start(meta_features, dataset.task, evaluator.learners, k, kb, time_budget=budget.time_budget,
-                               trial_time_limit=budget.trial_time_limit, trial_shape=shape, own=own)
-    except Exception as error:  # a broken knowledge base must not stop the search
-        log.warning("warm start unavailable (%s: %s); starting with the portfolio alone", type(error).__name__,
-                    error)
-        return portfolio
-    if not warm.suggestions:
-        return portfolio
-    warm = led_by_portfolio(warm, portfolio)
-    log.info("warm start (%s): %d suggestions in %.2f s", warm.method, len(warm.suggestions), warm.seconds)
-    return warm
-
-
 def _remember_meta_features(dataset: Dataset, options: FitOptions, budget: Budget) -> None:
     """Describe the data for the write-back after the final fit, where the budget still has room for it."""
     if budget.time_budget is not None and budget.remaining() < WRITEBACK_DESCRIBE_SHARE * budget.time_budget:
@@ -470,6 +427,13 @@ def _serve_within(model: AutoModel, limits: Limits, row: Any) -> None:
 
     model.ensemble, model.summary.predict_ms, model.summary.model_mb = trim_to_limits(model.ensemble, predict_row,
                                                                                       limits)
+
+
+def _once_started(plan: SearchPlan, knowledge: FitKnowledge, evaluator: Evaluator) -> None:
+    """This process's work once the first trials run: what the knowledge left for then (the nearest datasets'
+    priors), then priming imports for the workers it starts later."""
+    knowledge.settle(plan)
+    _prime_imports(evaluator)
 
 
 def _prime_imports(evaluator: Evaluator) -> None:

@@ -78,7 +78,8 @@ class SearchSummary:
     """How the search went, for reports and ``automl info``.
 
     ``seconds`` is the whole call; of it, ``prepare_seconds`` went to reading
-    the data, meta-features and the warm start, ``search_seconds`` to the
+    the data and planning the search's start (the nearest datasets' priors,
+    where a portfolio leads, are planned during the search), ``search_seconds`` to the
     search and ``final_seconds`` to fitting the final model (the rest is
     overhead). ``warm_start`` holds what meta-knowledge suggested and where it
     came from (None for a cold start). ``feature_importance`` is the

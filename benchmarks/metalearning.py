@@ -145,9 +145,9 @@ def _pretrain(network, seconds: float, seed: int) -> None:
         optimizer.step()
 
 
-def sinusoid_jobs(seconds: float, methods: Sequence[str] | None = None) -> list[Job]:
+def sinusoid_jobs(seconds: float, methods: Sequence[str] | None = None, shots: Sequence[int] = SHOTS) -> list[Job]:
     methods = methods or [*META_TRAINED, "pretrained", "random"]
-    return [Job("sinusoid", m, k, 0, seconds if m != "random" else 0.0, "") for k in SHOTS for m in methods]
+    return [Job("sinusoid", m, k, 0, seconds if m != "random" else 0.0, "") for k in shots for m in methods]
 
 
 def sinusoid_report(table: pd.DataFrame) -> str:
@@ -380,10 +380,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--methods", nargs="+",
                         help="sinusoid, omniglot: only these methods (rows of another --time are kept)")
+    parser.add_argument("--shots", nargs="+", type=int, default=list(SHOTS), help="sinusoid: only these K")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.part == "sinusoid":
-        run_jobs(sinusoid_jobs(args.time, args.methods), sinusoid_job, args.out / "sinusoid.csv", args.jobs)
+        run_jobs(sinusoid_jobs(args.time, args.methods, args.shots), sinusoid_job, args.out / "sinusoid.csv", args.jobs)
         table = pd.read_csv(args.out / "sinusoid.csv")
         (args.out / "sinusoid.md").write_text(sinusoid_report(table) + "\n")
         plot_sinusoid(table, args.out)

@@ -56,6 +56,36 @@ def test_a_short_fit_runs_its_budgets_portfolio_first_and_describes_the_data_onl
     assert calls[0] == "search"  # the meta-features, if any, for the write-back after the final model
 
 
+def test_a_longer_fit_plans_the_nearest_datasets_priors_only_once_its_first_trial_runs(table, small_binary,
+                                                                                      monkeypatch):
+    """From 30 s the nearest datasets narrow the priors the search draws from after the portfolio: described and
+    planned while the first trials run, they never delay the first trial, and the fit still records them."""
+    import automl.knowledge.fit_knowledge as fit_knowledge
+    from automl.search.worker import WorkerPool
+
+    calls = []
+    real_describe, real_submit = fit_knowledge.describe, WorkerPool.submit
+
+    def describe(dataset, seed=0):
+        calls.append("describe")
+        return real_describe(dataset, seed)
+
+    def submit(self, *args, **kwargs):
+        calls.append("trial")
+        return real_submit(self, *args, **kwargs)
+
+    monkeypatch.setattr(fit_knowledge, "describe", describe)
+    monkeypatch.setattr(WorkerPool, "submit", submit)
+    monkeypatch.delenv("AUTOML_SHIPPED_KB")  # the shipped knowledge, as a user has it
+    X, y = small_binary
+    model = automl.fit(X, y, time_budget=30, n_trials=4, verbose=0)
+    assert calls.index("trial") < calls.index("describe")
+    record = model.summary.warm_start
+    assert record.method.startswith("portfolio") and record.method.endswith("priors")
+    assert record.neighbours  # where the priors came from: the nearest known datasets
+    assert sorted(model.results, key=lambda r: r.number)[0].origin.startswith("warm:portfolio")
+
+
 def test_meta_features_are_paid_for_only_where_priors_use_them(table):
     assert not needs_meta_features("classification", 10)
     assert needs_meta_features("classification", 30)  # the nearest datasets' priors narrow a longer search
