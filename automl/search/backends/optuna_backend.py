@@ -29,6 +29,7 @@ from automl.search.backends.base import Backend, ResultCallback, SearchPlan
 from automl.search.backends.driver import StudyDriver, stored_results
 from automl.search.budget import Budget
 from automl.search.evaluation import Evaluator, TrialResult
+from automl.search.interrupts import CtrlC
 from automl.search.metrics import Metric
 from automl.search.optuna_setup import make_sampler, quiet_optuna
 from automl.search.refit import RefitScale
@@ -170,9 +171,10 @@ class OptunaBackend(Backend):
         for result in driver.previous:
             on_result(result)
         results: list[TrialResult] = list(driver.previous)
-        with WorkerPool(evaluator, self.n_jobs, self.memory_limit_mb) as pool:
+        with WorkerPool(evaluator, self.n_jobs, self.memory_limit_mb) as pool, CtrlC() as ctrl_c:
             try:
                 while True:
+                    ctrl_c.check()
                     while pool.idle:
                         job = driver.next()
                         if job is None:
