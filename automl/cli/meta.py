@@ -74,7 +74,8 @@ def _episode_options(parser: argparse.ArgumentParser, defaults: bool = True) -> 
     parser.add_argument("--shots", type=int, default=5 if defaults else None,
                         help="support examples per task (per class)")
     parser.add_argument("--ways", type=int, help="classes per task (classification)")
-    parser.add_argument("--query", type=int, default=15, help="query examples per task (per class)")
+    parser.add_argument("--query", type=int, default=None if defaults else 15,
+                        help="query examples per task (per class; default 15, Prototypical Networks' training 5)")
     parser.add_argument("--target", default="target", help="the label column of tabular files (default target)")
 
 

@@ -269,3 +269,16 @@ def test_the_device_is_the_gpu_when_torch_sees_one_and_a_bad_name_is_refused():
     assert choose_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(ConfigError, match="device"):
         choose_device("quantum")
+
+
+def test_a_prototypical_network_trains_on_the_episodes_the_benchmark_found_best_unless_told_otherwise():
+    """Five queries a class and one episode a step for Prototypical Networks; the gradient learners keep 15."""
+    import automl
+
+    series = from_function(three_blobs, "classification")
+    protonet = automl.meta_fit(series, algorithm="protonet", ways=3, shots=2, time_budget=1, verbose=0)
+    assert (protonet.progress.query, protonet.progress.meta_batch) == (5, 1)
+    told = automl.meta_fit(series, algorithm="protonet", ways=3, shots=2, query=7, time_budget=1, verbose=0)
+    assert told.progress.query == 7
+    maml = automl.meta_fit(sinusoid(), algorithm="maml", shots=5, time_budget=1, verbose=0)
+    assert maml.progress.query == 15
