@@ -3,6 +3,7 @@
     python -m benchmarks.metalearning sinusoid --time 120 --jobs 2
     python -m benchmarks.metalearning omniglot --data ../shared/datasets/omniglot --time 300 --jobs 2
     python -m benchmarks.metalearning friedman --data ../shared/datasets/pmlb --time 60 --jobs 2
+    python -m benchmarks.metalearning friedman-attentive --data ../shared/datasets/pmlb --time 30
 
 Each part meta-trains every algorithm for ``--time`` seconds (one core each,
 ``--jobs`` at once), evaluates on new tasks, and writes ``PART.csv`` (one row
@@ -25,6 +26,8 @@ table, beside the published figures) and a plot under ``--out``
   each: MSE on the task's other rows for the meta-learned MLP, the same MLP
   from random initialization, ``hgb_default``, ``rf_default`` and
   ``automl.fit`` with 10 s (their histories held out of its knowledge).
+- friedman-attentive: the model-based learner on the same series, meta-trained
+  per K, scored on the same draws of the test tasks.
 """
 
 from __future__ import annotations
@@ -373,7 +376,7 @@ def plot_sinusoid(table: pd.DataFrame, out: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.metalearning", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["sinusoid", "omniglot", "friedman"])
+    parser.add_argument("part", choices=["sinusoid", "omniglot", "friedman", "friedman-attentive"])
     parser.add_argument("--time", type=float, default=60.0, help="meta-training seconds per algorithm")
     parser.add_argument("--data", default="../shared/datasets/omniglot", help="the Omniglot folder, or the PMLB folder")
     parser.add_argument("--jobs", type=int, default=1)
@@ -392,9 +395,41 @@ def main(argv: Sequence[str] | None = None) -> None:
         table = run_jobs(omniglot_jobs(args.time, args.data, args.methods), omniglot_job, args.out / "omniglot.csv",
                          args.jobs)
         (args.out / "omniglot.md").write_text(omniglot_report(table) + "\n")
+    elif args.part == "friedman-attentive":
+        run_friedman_attentive(args)
     else:
         run_friedman(args)
     print(f"written under {args.out}")
+
+
+def run_friedman_attentive(args: argparse.Namespace) -> None:
+    """The model-based learner on the Friedman series: meta-trained per K on the same 10 tasks, scored on the same
+    draws of the 4 test tasks as the ``friedman`` part (``friedman_attentive.csv``, ``.md``)."""
+    _single_threaded()
+    tables = friedman_tables(str(Path(args.data).resolve()))
+    train = [name for name in tables if name not in FRIEDMAN_TEST + FRIEDMAN_VALIDATION]
+    series = TableSeries([tables[n] for n in train], "regression", train)
+    validation = TableSeries([tables[n] for n in FRIEDMAN_VALIDATION], "regression", list(FRIEDMAN_VALIDATION))
+    rows = []
+    for k in FRIEDMAN_ROWS:
+        meta = automl.meta_fit(series, algorithm="attentive", shots=k, query=15, validation=validation,
+                               time_budget=args.time, meta_batch=16, device="cpu", seed=0, verbose=0)
+        for name in FRIEDMAN_TEST:
+            X, y = tables[name]
+            for seed in range(FRIEDMAN_REPEATS):  # the draws of friedman_compare_job
+                chosen = np.random.default_rng(seed).choice(len(X), k, replace=False)
+                rest = np.setdiff1d(np.arange(len(X)), chosen)
+                mse = float(np.mean((meta.adapt(X[chosen], y[chosen]).predict(X[rest]) - y[rest]) ** 2))
+                rows.append({"dataset": name, "rows": k, "repeat": seed, "attentive": mse,
+                             "train_seconds": round(meta.seconds, 1)})
+    table = pd.DataFrame(rows)
+    table.to_csv(args.out / "friedman_attentive.csv", index=False)
+    means = table.groupby("rows")["attentive"].mean()
+    (args.out / "friedman_attentive.md").write_text(
+        f"The attentive learner, {args.time:g} s of meta-training per K, mean MSE over the friedman part's "
+        "20 draws:\n\n"
+        + "\n".join(f"- K = {k}: {value:.3f}" for k, value in means.items()) + "\n")
+    print(means.to_string())
 
 
 def run_friedman(args: argparse.Namespace) -> None:
