@@ -256,14 +256,18 @@ def friedman_tables(data: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return tables
 
 
+def friedman_series(tables: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[TableSeries, TableSeries]:
+    """The Friedman series to meta-train on (every table but the test and validation ones) and the validation one."""
+    train = [name for name in tables if name not in FRIEDMAN_TEST + FRIEDMAN_VALIDATION]
+    return (TableSeries([tables[n] for n in train], "regression", train),
+            TableSeries([tables[n] for n in FRIEDMAN_VALIDATION], "regression", list(FRIEDMAN_VALIDATION)))
+
+
 def friedman_meta_job(job: Job) -> dict:
     """Meta-train one algorithm with K = ``job.shots`` on the 10 training tasks; its validation MSE per step count."""
     _single_threaded()
 
-    tables = friedman_tables(job.data)
-    train = [name for name in tables if name not in FRIEDMAN_TEST + FRIEDMAN_VALIDATION]
-    series = TableSeries([tables[n] for n in train], "regression", train)
-    validation = TableSeries([tables[n] for n in FRIEDMAN_VALIDATION], "regression", list(FRIEDMAN_VALIDATION))
+    series, validation = friedman_series(friedman_tables(job.data))
     meta = automl.meta_fit(series, algorithm=job.method, shots=job.shots, query=15, validation=validation,
                            time_budget=job.seconds, meta_batch=16, device="cpu", seed=job.seed, verbose=0)
     path = Path(job.store) / f"{job.method}_{job.shots}.meta.pkl"
@@ -407,9 +411,7 @@ def run_friedman_attentive(args: argparse.Namespace) -> None:
     draws of the 4 test tasks as the ``friedman`` part (``friedman_attentive.csv``, ``.md``)."""
     _single_threaded()
     tables = friedman_tables(str(Path(args.data).resolve()))
-    train = [name for name in tables if name not in FRIEDMAN_TEST + FRIEDMAN_VALIDATION]
-    series = TableSeries([tables[n] for n in train], "regression", train)
-    validation = TableSeries([tables[n] for n in FRIEDMAN_VALIDATION], "regression", list(FRIEDMAN_VALIDATION))
+    series, validation = friedman_series(tables)
     rows = []
     for k in FRIEDMAN_ROWS:
         meta = automl.meta_fit(series, algorithm="attentive", shots=k, query=15, validation=validation,
