@@ -28,6 +28,7 @@ import torch
 
 from automl.learn2learn.meta_model import MetaModel
 from automl.learn2learn.series import REGRESSION, Episode, TaskSeries
+from automl.search.interrupts import CtrlC
 
 log = logging.getLogger(__name__)
 
@@ -122,34 +123,36 @@ class Training:
                 bar.set_postfix(meta_loss=f"{loss:.4f}", validation=f"{score:.4f}", best=f"{best_score:.4f}")
             self._save(meta, rng, best_state)
 
-        try:
-            while (elapsed := time.monotonic() - started) < seconds:
-                learner.schedule(min(1.0, (before + elapsed) / progress.planned_seconds))
-                ways = self.train_ways or self.ways
-                loss = learner.meta_step([self.series.episode(rng, self.shots, self.query, ways)
-                                          for _ in range(self.meta_batch)])
-                progress.steps += 1
-                progress.trained_seconds = before + time.monotonic() - started
-                if elapsed >= next_check:
-                    scoring = time.monotonic()
+        with CtrlC() as ctrl_c:
+            try:
+                while (elapsed := time.monotonic() - started) < seconds:
+                    ctrl_c.check()  # a Ctrl-C is answered here, between two meta-steps
+                    learner.schedule(min(1.0, (before + elapsed) / progress.planned_seconds))
+                    ways = self.train_ways or self.ways
+                    loss = learner.meta_step([self.series.episode(rng, self.shots, self.query, ways)
+                                              for _ in range(self.meta_batch)])
+                    progress.steps += 1
+                    progress.trained_seconds = before + time.monotonic() - started
+                    if elapsed >= next_check:
+                        scoring = time.monotonic()
+                        checkpoint()
+                        checked = progress.steps
+                        next_check = elapsed + max(seconds / CHECKPOINTS,
+                                                   VALIDATION_COST_RATIO * (time.monotonic() - scoring))
+                    if bar is not None:
+                        now = min(time.monotonic() - started, seconds)
+                        bar.update(now - shown)
+                        shown = now
+                progress.finished = True
+                if progress.steps > checked:  # the weights trained since the last checkpoint are a candidate too
                     checkpoint()
-                    checked = progress.steps
-                    next_check = elapsed + max(seconds / CHECKPOINTS,
-                                               VALIDATION_COST_RATIO * (time.monotonic() - scoring))
-                if bar is not None:
-                    now = min(time.monotonic() - started, seconds)
-                    bar.update(now - shown)
-                    shown = now
-            progress.finished = True
-            if progress.steps > checked:  # the weights trained since the last checkpoint are a candidate too
-                checkpoint()
-        finally:
-            progress.trained_seconds = before + min(time.monotonic() - started, seconds)
-            if best_state is not None:
-                progress.latest = learner.state()
-                learner.restore(best_state)
-                meta.validation_score = best_score
-            self._save(meta, rng, None)
+            finally:
+                progress.trained_seconds = before + min(time.monotonic() - started, seconds)
+                if best_state is not None:
+                    progress.latest = learner.state()
+                    learner.restore(best_state)
+                    meta.validation_score = best_score
+                self._save(meta, rng, None)
         return best_score
 
     def _save(self, meta: MetaModel, rng: np.random.Generator, best_state: Any) -> None:

@@ -4,9 +4,10 @@ Python turns SIGINT into ``KeyboardInterrupt`` wherever the main thread happens
 to be. When that is a weak-reference callback or a ``__del__`` run by the
 garbage collector, the exception is printed ("Exception ignored in ...") and
 lost: the search would run on as if the key had never been pressed. So while
-a search runs, Ctrl-C only marks the request, which the search loop reads at
-every turn (a fraction of a second) and answers by stopping with its finished
-trials kept. A second Ctrl-C raises at once, for a user who will not wait.
+a search or a meta-training run goes on, Ctrl-C only marks the request, which
+its loop reads at every turn (a fraction of a second) and answers by stopping
+with what it has finished kept. A second Ctrl-C raises at once, for a user who
+will not wait.
 
 >>> with CtrlC() as ctrl_c:
 ...     ctrl_c.pressed
